@@ -1,0 +1,29 @@
+"""fastpool: fast CPU average and max pooling, forward and backward, for NumPy arrays.
+
+The functions follow ``torch.nn.functional`` (names, argument order and semantics) and run in
+OpenMP-parallel Cython kernels that release the GIL. ``fastpool.reference`` holds plain NumPy
+implementations of the same functions; ``python -m fastpool`` prints the build configuration
+and a short speed table.
+"""
+
+__version__ = "0.1.0.dev0"
+
+from ._config import show_config
+from .functional import (
+    avg_pool1d,
+    avg_pool1d_backward,
+    avg_pool2d,
+    avg_pool2d_backward,
+    avg_pool3d,
+    avg_pool3d_backward,
+)
+
+__all__ = [
+    "avg_pool1d",
+    "avg_pool1d_backward",
+    "avg_pool2d",
+    "avg_pool2d_backward",
+    "avg_pool3d",
+    "avg_pool3d_backward",
+    "show_config",
+]

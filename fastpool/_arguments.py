@@ -1,0 +1,211 @@
+"""Argument normalisation, validation and shape arithmetic for every fastpool function.
+
+This module is the one source of truth for what a call means. It turns user arguments into
+plain tuples, checks them (raising ValueError/TypeError that name the parameter and the value,
+before any output is touched), computes output sizes, and builds the per-dimension window
+tables the kernels run on. The kernels trust what comes out of here.
+
+Window tables. The kernels see every input as (planes, D, H, W): 2-D pooling has D = 1, 1-D has
+D = H = 1. Along each spatial dimension a pooling window is described by a row of a
+``(3, out)`` intp array: ``[0]`` the first in-bounds input index, ``[1]`` one past the last,
+``[2]`` that dimension's factor of the average divisor. Because the divisor is separable
+(pool sizes and in-bounds counts are products over dimensions), the kernels divide by
+``scale * fd[od] * fh[oh] * fw[ow]``, with ``scale = divisor_override`` (the factors then all 1).
+The transpose for the backward gather is a ``(2, in)`` array: the range of outputs whose
+windows contain each input index (windows are monotone, so the range is contiguous).
+"""
+
+import functools
+import numbers
+from typing import NamedTuple
+
+import numpy as np
+
+from . import _build_info
+
+SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+# Below this many output elements a call runs on one thread: starting a team costs more than
+# the work.
+SERIAL_WORK_LIMIT = 1 << 15
+
+
+# --- scalars and tuples -------------------------------------------------------------------
+
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def spatial_tuple(name, value, nd, minimum):
+    """``value`` (an int or a sequence of ``nd`` ints) as a tuple of ``nd`` ints >= minimum."""
+    if _is_int(value):
+        values = (int(value),) * nd
+    elif isinstance(value, (tuple, list)) and all(_is_int(v) for v in value):
+        if len(value) != nd:
+            raise ValueError(f"{name} must be an int or a sequence of {nd} ints, got {value!r}")
+        values = tuple(int(v) for v in value)
+    else:
+        raise TypeError(f"{name} must be an int or a sequence of {nd} ints, got {value!r}")
+    if any(v < minimum for v in values):
+        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+    return values
+
+
+def flag(name, value):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {value!r}")
+    return bool(value)
+
+
+def optional_positive_int(name, value):
+    if value is None:
+        return None
+    if not _is_int(value):
+        raise TypeError(f"{name} must be None or an int, got {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1, got {value!r}")
+    return int(value)
+
+
+def thread_count(num_threads, work):
+    """How many OpenMP threads a call uses: ``num_threads``, or OpenMP's maximum when None
+    (which honours OMP_NUM_THREADS and threadpoolctl); one for tiny work."""
+    if num_threads is None:
+        num_threads = _build_info.max_threads()
+    elif not _is_int(num_threads):
+        raise TypeError(f"num_threads must be None or an int, got {num_threads!r}")
+    elif num_threads < 1:
+        raise ValueError(f"num_threads must be >= 1, got {num_threads!r}")
+    return 1 if work < SERIAL_WORK_LIMIT else int(num_threads)
+
+
+# --- arrays -------------------------------------------------------------------------------
+
+def _layout_names(nd):
+    return {1: "(N, C, L) or (C, L)", 2: "(N, C, H, W) or (C, H, W)",
+            3: "(N, C, D, H, W) or (C, D, H, W)"}[nd]
+
+
+def input_array(name, x, nd):
+    """``x`` as a C-contiguous, native-endian float array of nd + 1 or nd + 2 dimensions."""
+    x = np.asarray(x)
+    if x.dtype.newbyteorder("=") not in SUPPORTED_DTYPES:
+        raise TypeError(f"{name} has dtype {x.dtype}; supported dtypes are float32 and float64")
+    if x.ndim not in (nd + 1, nd + 2):
+        raise ValueError(f"{name} must have shape {_layout_names(nd)}, got shape {x.shape}")
+    if not x.dtype.isnative:
+        x = x.astype(x.dtype.newbyteorder("="))
+    return np.ascontiguousarray(x)
+
+
+def shape_tuple(name, shape, nd):
+    """An ``input_shape`` argument as a tuple of nd + 1 or nd + 2 non-negative ints."""
+    if not isinstance(shape, (tuple, list)) or not all(_is_int(v) for v in shape):
+        raise TypeError(f"{name} must be a tuple of ints, got {shape!r}")
+    if len(shape) not in (nd + 1, nd + 2) or any(v < 0 for v in shape):
+        raise ValueError(f"{name} must be a shape {_layout_names(nd)} of non-negative sizes, "
+                         f"got {tuple(shape)!r}")
+    return tuple(int(v) for v in shape)
+
+
+def output_array(out, shape, dtype, source):
+    """A new output array, or ``out`` checked to be exactly what the kernel will write."""
+    if out is None:
+        return np.empty(shape, dtype)
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}")
+    if out.shape != tuple(shape):
+        raise ValueError(f"out has shape {out.shape}, expected {tuple(shape)}")
+    if out.dtype != dtype:
+        raise TypeError(f"out has dtype {out.dtype}, expected {np.dtype(dtype)}")
+    if not out.flags.c_contiguous:
+        raise ValueError("out must be C-contiguous")
+    if not out.flags.writeable:
+        raise ValueError("out is read-only")
+    if np.may_share_memory(out, source):
+        raise ValueError("out overlaps the input array")
+    return out
+
+
+def planes_view(a, nd):
+    """A (planes, D, H, W) view of a C-contiguous array for the kernels."""
+    spatial = a.shape[a.ndim - nd:]
+    planes = int(np.prod(a.shape[:a.ndim - nd], dtype=np.int64))
+    return a.reshape((planes,) + (1,) * (3 - nd) + spatial)
+
+
+def check_grad_shape(grad_output, expected):
+    if grad_output.shape != tuple(expected):
+        raise ValueError(f"grad_output has shape {grad_output.shape}, but the input shape and "
+                         f"pooling parameters give an output of shape {tuple(expected)}")
+
+
+# --- output sizes and window tables -------------------------------------------------------
+
+def pooled_size(name, size, kernel, stride, padding, dilation, ceil_mode):
+    """Output length along one dimension, exactly as PyTorch computes it."""
+    span = dilation * (kernel - 1) + 1
+    if padding > span // 2:
+        raise ValueError(f"padding must be at most half the effective kernel size "
+                         f"(({kernel} - 1) * {dilation} + 1) // 2 = {span // 2}, got {padding}")
+    out = (size + 2 * padding - span + (stride - 1 if ceil_mode else 0)) // stride + 1
+    if ceil_mode and (out - 1) * stride >= size + padding:
+        out -= 1  # a window may not start in the right padding
+    if out < 1:
+        raise ValueError(f"{name} size {size} is too small for kernel_size {kernel}, "
+                         f"dilation {dilation}, padding {padding}: the output would be empty")
+    return out
+
+
+class AvgPlan(NamedTuple):
+    out_spatial: tuple
+    windows: tuple    # per dimension (3, out) intp: begin, end, divisor factor
+    coverage: tuple   # per dimension (2, in) intp: first, end of the outputs covering an input
+    scale: int        # divisor_override, or 1
+
+
+def _frozen(*rows):
+    table = np.ascontiguousarray(np.array(rows, dtype=np.intp))
+    table.flags.writeable = False
+    return table
+
+
+def _coverage(begin, end, size):
+    """For each input index, the contiguous range of windows [begin, end) that contain it."""
+    index = np.arange(size)
+    first = np.searchsorted(end, index, side="right")
+    last = np.searchsorted(begin, index, side="right")
+    return _frozen(first, np.maximum(first, last))
+
+
+@functools.lru_cache(maxsize=512)
+def avg_plan(spatial, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override):
+    out_spatial, windows, coverage = [], [], []
+    for size, k, s, p in zip(spatial, kernel, stride, padding):
+        out = pooled_size("input", size, k, s, p, 1, ceil_mode)
+        start = np.arange(out) * s - p
+        stop = np.minimum(start + k, size + p)
+        begin, end = np.maximum(start, 0), np.minimum(stop, size)
+        if divisor_override is not None:
+            factor = np.ones(out)
+        elif count_include_pad:
+            factor = stop - start
+        else:
+            factor = end - begin
+        out_spatial.append(out)
+        windows.append(_frozen(begin, end, factor))
+        coverage.append(_coverage(begin, end, size))
+    pad = (1,) * (3 - len(spatial))
+    unit_window, unit_coverage = _frozen([0], [1], [1]), _frozen([0], [1])
+    return AvgPlan(tuple(out_spatial), (unit_window,) * len(pad) + tuple(windows),
+                   (unit_coverage,) * len(pad) + tuple(coverage), divisor_override or 1)
+
+
+def avg_arguments(nd, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                  divisor_override):
+    """Normalised average-pooling arguments, in avg_plan's order (less the spatial shape)."""
+    kernel = spatial_tuple("kernel_size", kernel_size, nd, 1)
+    stride = kernel if stride is None else spatial_tuple("stride", stride, nd, 1)
+    return (kernel, stride, spatial_tuple("padding", padding, nd, 0), flag("ceil_mode", ceil_mode),
+            flag("count_include_pad", count_include_pad),
+            optional_positive_int("divisor_override", divisor_override))

@@ -1,0 +1,69 @@
+"""Average pooling kernels, forward and backward.
+
+Layout: arrays are (planes, D, H, W), C-contiguous (planes = N * C; 2-D pooling has D = 1,
+1-D has D = H = 1). Windows come as per-dimension tables built by fastpool._arguments:
+``w*[0, o]:w*[1, o]`` is the in-bounds input range of window o and ``w*[2, o]`` its factor of
+the divisor, so a window's average is its sum / (scale * wd[2] * wh[2] * ww[2]). Padding adds
+zeros, so it adds nothing to the sum. ``c*[0, i]:c*[1, i]`` is the range of windows containing
+input index i.
+
+Parallelism: one flat prange over output rows (forward) or input rows (backward), so that few
+planes with large images still use every thread. Each row is written by exactly one thread and
+each element is a fixed-order sum, so results are bit-identical for any thread count.
+
+Backward is a gather, the transpose of the forward map: every input element sums
+grad_output / divisor over every window that contains it. Overlapping windows (stride < kernel)
+need no atomics and no zero-fill, and uncovered inputs get an exact 0.
+
+NaN and inf propagate through the sums as IEEE arithmetic says. Kernels trust their inputs
+(validated in Python), release the GIL and never raise.
+"""
+
+from cython.parallel cimport prange
+
+from fastpool._kernel_common cimport real
+
+
+def forward(const real[:, :, :, ::1] x, real[:, :, :, ::1] out,
+            const Py_ssize_t[:, ::1] wd, const Py_ssize_t[:, ::1] wh,
+            const Py_ssize_t[:, ::1] ww, Py_ssize_t scale, int num_threads):
+    cdef Py_ssize_t out_d = out.shape[1], out_h = out.shape[2], out_w = out.shape[3]
+    cdef Py_ssize_t row, plane, od, oh, ow, d, h, w, divisor_dh
+    cdef real total
+    with nogil:
+        for row in prange(out.shape[0] * out_d * out_h, num_threads=num_threads,
+                          schedule="static"):
+            # assigned here (not through pointers) so that prange makes them thread-private
+            plane, od, oh = row // (out_d * out_h), (row // out_h) % out_d, row % out_h
+            divisor_dh = scale * wd[2, od] * wh[2, oh]
+            for ow in range(out_w):
+                total = 0
+                for d in range(wd[0, od], wd[1, od]):
+                    for h in range(wh[0, oh], wh[1, oh]):
+                        for w in range(ww[0, ow], ww[1, ow]):
+                            total = total + x[plane, d, h, w]
+                out[plane, od, oh, ow] = total / <real>(divisor_dh * ww[2, ow])
+
+
+def backward(const real[:, :, :, ::1] grad_output, real[:, :, :, ::1] grad_input,
+             const Py_ssize_t[:, ::1] wd, const Py_ssize_t[:, ::1] wh,
+             const Py_ssize_t[:, ::1] ww, const Py_ssize_t[:, ::1] cd,
+             const Py_ssize_t[:, ::1] ch, const Py_ssize_t[:, ::1] cw,
+             Py_ssize_t scale, int num_threads):
+    cdef Py_ssize_t in_d = grad_input.shape[1], in_h = grad_input.shape[2]
+    cdef Py_ssize_t in_w = grad_input.shape[3]
+    cdef Py_ssize_t row, plane, od, oh, ow, d, h, w, divisor_dh
+    cdef real total
+    with nogil:
+        for row in prange(grad_input.shape[0] * in_d * in_h, num_threads=num_threads,
+                          schedule="static"):
+            plane, d, h = row // (in_d * in_h), (row // in_h) % in_d, row % in_h
+            for w in range(in_w):
+                total = 0
+                for od in range(cd[0, d], cd[1, d]):
+                    for oh in range(ch[0, h], ch[1, h]):
+                        divisor_dh = scale * wd[2, od] * wh[2, oh]
+                        for ow in range(cw[0, w], cw[1, w]):
+                            total = total + grad_output[plane, od, oh, ow] / <real>(
+                                divisor_dh * ww[2, ow])
+                grad_input[plane, d, h, w] = total

@@ -1,0 +1,36 @@
+"""How this build was made, and the threads it would use now.
+
+``openmp()`` says whether the kernels were compiled with OpenMP; ``debug()`` whether this is
+the bounds-checked build (FASTPOOL_CYTHON_DEBUG=1); ``max_threads()`` is the team size a
+parallel region would get now (OpenMP's maximum, which honours OMP_NUM_THREADS and
+threadpoolctl's limits). A serial build reports False and 1 thread.
+"""
+
+cdef extern from *:
+    """
+    #ifdef _OPENMP
+    #include <omp.h>
+    #define FASTPOOL_HAVE_OPENMP 1
+    #else
+    #define FASTPOOL_HAVE_OPENMP 0
+    static int omp_get_max_threads(void) { return 1; }
+    #endif
+    """
+    int omp_get_max_threads() noexcept nogil
+    int FASTPOOL_HAVE_OPENMP
+    int FASTPOOL_DEBUG_BUILD  # defined by setup.py
+
+
+def openmp():
+    """True when the kernels were compiled with OpenMP."""
+    return bool(FASTPOOL_HAVE_OPENMP)
+
+
+def debug():
+    """True for the bounds-checked debug build."""
+    return bool(FASTPOOL_DEBUG_BUILD)
+
+
+def max_threads():
+    """The number of threads a parallel kernel would use now."""
+    return omp_get_max_threads()

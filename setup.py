@@ -1,0 +1,99 @@
+"""Build fastpool's Cython kernels.
+
+Everything about compiling lives here, once:
+- the extension list (one module per kernel family);
+- the Cython compiler directives (``FASTPOOL_CYTHON_DEBUG=1`` turns bounds, wraparound and
+  initialisation checks back on, for the debug build that CI tests);
+- the OpenMP flags, chosen per compiler and proved by compiling and linking a test program.
+  If no flag works the build goes on serially and says so; ``FASTPOOL_OPENMP=0`` forces a
+  serial build. ``fastpool.show_config()`` reports which one you got.
+"""
+
+import os
+import sys
+import tempfile
+
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+DEBUG = os.environ.get("FASTPOOL_CYTHON_DEBUG", "0") == "1"
+WANT_OPENMP = os.environ.get("FASTPOOL_OPENMP", "1") != "0"
+
+DIRECTIVES = {
+    "language_level": 3,
+    "boundscheck": DEBUG,
+    "wraparound": DEBUG,
+    "initializedcheck": DEBUG,
+    "cdivision": True,
+    "freethreading_compatible": True,
+}
+
+KERNEL_MODULES = ["_build_info", "_avg_pool"]
+
+OPENMP_TEST_PROGRAM = r"""
+#include <omp.h>
+int main(void) {
+    int n = 0;
+    #pragma omp parallel reduction(+:n)
+    n += 1;
+    return omp_get_max_threads() > 0 && n > 0 ? 0 : 1;
+}
+"""
+
+
+def openmp_candidates(compiler):
+    """(compile flags, link flags) to try, in order, for this compiler."""
+    if compiler.compiler_type == "msvc":
+        return [(["/openmp"], [])]
+    if sys.platform == "darwin":
+        # Apple Clang needs the preprocessor route and an explicit libomp; LLVM clang or GCC
+        # from a package manager take the plain flag.
+        return [(["-Xpreprocessor", "-fopenmp"], ["-lomp"]), (["-fopenmp"], ["-fopenmp"])]
+    return [(["-fopenmp"], ["-fopenmp"])]
+
+
+class BuildExt(build_ext):
+    def build_extensions(self):
+        flags = self.find_openmp_flags() if WANT_OPENMP else None
+        if flags is None:
+            why = "FASTPOOL_OPENMP=0" if not WANT_OPENMP else "the compiler cannot build an OpenMP program"
+            print(f"fastpool: building WITHOUT OpenMP ({why}); kernels will run on one thread",
+                  file=sys.stderr)
+            compile_flags, link_flags = [], []
+        else:
+            compile_flags, link_flags = flags
+        for ext in self.extensions:
+            ext.extra_compile_args = list(ext.extra_compile_args) + compile_flags
+            ext.extra_link_args = list(ext.extra_link_args) + link_flags
+        super().build_extensions()
+
+    def find_openmp_flags(self):
+        for compile_flags, link_flags in openmp_candidates(self.compiler):
+            with tempfile.TemporaryDirectory() as tmp:
+                source = os.path.join(tmp, "openmp_test.c")
+                with open(source, "w") as f:
+                    f.write(OPENMP_TEST_PROGRAM)
+                try:
+                    objects = self.compiler.compile([source], output_dir=tmp,
+                                                    extra_postargs=compile_flags)
+                    self.compiler.link_executable(objects, "openmp_test", output_dir=tmp,
+                                                  extra_postargs=link_flags)
+                except Exception:  # CompileError, LinkError: try the next candidate
+                    continue
+            return compile_flags, link_flags
+        return None
+
+
+# Generated C goes to a directory per variant, so switching the debug or OpenMP switch never
+# reuses objects compiled under the other setting.
+variant = ("debug" if DEBUG else "release") + ("-openmp" if WANT_OPENMP else "-serial")
+extensions = [Extension(f"fastpool.{name}", [f"fastpool/{name}.pyx"],
+                        define_macros=[("FASTPOOL_DEBUG_BUILD", "1" if DEBUG else "0")])
+              for name in KERNEL_MODULES]
+
+setup(
+    ext_modules=cythonize(extensions, compiler_directives=DIRECTIVES,
+                          build_dir=os.path.join("build", "cython", variant)),
+    cmdclass={"build_ext": BuildExt},
+)

@@ -1,0 +1,80 @@
+"""Bad calls raise ValueError/TypeError naming the parameter and value, before any output is
+written."""
+
+import re
+
+import numpy as np
+import pytest
+
+import fastpool
+
+X = np.zeros((2, 3, 8, 8), np.float32)
+G = np.zeros((2, 3, 4, 4), np.float32)
+
+BAD_CALLS = [
+    # (function, args, kwargs, exception, message fragment)
+    ("avg_pool2d", (np.zeros((8, 8), np.float32), 2), {}, ValueError, "shape (8, 8)"),
+    ("avg_pool2d", (np.zeros((1, 1, 1, 8, 8), np.float32), 2), {}, ValueError, "x must have"),
+    ("avg_pool1d", (X, 2), {}, ValueError, "(N, C, L)"),
+    ("avg_pool2d", (X.astype(np.int32), 2), {}, TypeError, "dtype int32"),
+    ("avg_pool2d", (X.astype(bool), 2), {}, TypeError, "dtype bool"),
+    ("avg_pool2d", (X.astype(np.complex64), 2), {}, TypeError, "dtype complex64"),
+    ("avg_pool2d", (X, 0), {}, ValueError, "kernel_size must be >= 1, got 0"),
+    ("avg_pool2d", (X, -1), {}, ValueError, "kernel_size must be >= 1, got -1"),
+    ("avg_pool2d", (X, 2.0), {}, TypeError, "kernel_size must be an int or a sequence of 2 ints, got 2.0"),
+    ("avg_pool2d", (X, True), {}, TypeError, "kernel_size must be an int"),
+    ("avg_pool2d", (X, (2, 2, 2)), {}, ValueError, "sequence of 2 ints, got (2, 2, 2)"),
+    ("avg_pool2d", (X, "2"), {}, TypeError, "kernel_size"),
+    ("avg_pool2d", (X, 2), dict(stride=0), ValueError, "stride must be >= 1, got 0"),
+    ("avg_pool2d", (X, 2), dict(stride=(1,)), ValueError, "stride must be an int or a sequence"),
+    ("avg_pool2d", (X, 2), dict(padding=-1), ValueError, "padding must be >= 0, got -1"),
+    ("avg_pool2d", (X, 2), dict(padding=2), ValueError, "padding must be at most half"),
+    ("avg_pool2d", (X, (3, 2)), dict(padding=(1, 2)), ValueError, "got 2"),
+    ("avg_pool2d", (X, 9), {}, ValueError, "input size 8 is too small for kernel_size 9"),
+    ("avg_pool2d", (X, 2), dict(ceil_mode=1), TypeError, "ceil_mode must be a bool, got 1"),
+    ("avg_pool2d", (X, 2), dict(count_include_pad="yes"), TypeError, "count_include_pad"),
+    ("avg_pool2d", (X, 2), dict(divisor_override=0), ValueError, "divisor_override must be >= 1, got 0"),
+    ("avg_pool2d", (X, 2), dict(divisor_override=1.5), TypeError, "divisor_override must be None or an int, got 1.5"),
+    ("avg_pool2d", (X, 2), dict(num_threads=0), ValueError, "num_threads must be >= 1, got 0"),
+    ("avg_pool2d", (X, 2), dict(num_threads=2.0), TypeError, "num_threads must be None or an int"),
+    ("avg_pool2d", (X, 2), dict(out=np.empty((2, 3, 4, 5), np.float32)), ValueError, "out has shape (2, 3, 4, 5), expected (2, 3, 4, 4)"),
+    ("avg_pool2d", (X, 2), dict(out=np.empty((2, 3, 4, 4), np.float64)), TypeError, "out has dtype float64, expected float32"),
+    ("avg_pool2d", (X, 2), dict(out=np.empty((2, 3, 4, 4), np.float32, order="F")), ValueError, "out must be C-contiguous"),
+    ("avg_pool2d", (X, 2), dict(out=[[0.0]]), TypeError, "out must be a numpy.ndarray"),
+    ("avg_pool2d", (X, 1), dict(out=X), ValueError, "out overlaps the input"),
+    ("avg_pool2d_backward", (G, (2, 3, 8, 8), 3), {}, ValueError, "grad_output has shape (2, 3, 4, 4), but"),
+    ("avg_pool2d_backward", (G, (8,), 2), {}, ValueError, "input_shape must be a shape (N, C, H, W) or (C, H, W) of non-negative sizes, got (8,)"),
+    ("avg_pool2d_backward", (G, (2, 3, -8, 8), 2), {}, ValueError, "got (2, 3, -8, 8)"),
+    ("avg_pool2d_backward", (G, "2, 3, 8, 8", 2), {}, TypeError, "input_shape must be a tuple of ints"),
+    ("avg_pool2d_backward", (G.astype(np.int64), (2, 3, 8, 8), 2), {}, TypeError, "grad_output has dtype int64"),
+    ("avg_pool2d_backward", (G, (2, 3, 8, 8), 2), dict(out=np.empty((2, 3, 8, 8), np.float64)), TypeError, "out has dtype float64"),
+    ("avg_pool3d", (X[0], 2), {}, ValueError, "(N, C, D, H, W)"),
+]
+
+
+@pytest.mark.parametrize("name, args, kwargs, error, fragment", BAD_CALLS,
+                         ids=[f"{i}-{c[0]}" for i, c in enumerate(BAD_CALLS)])
+def test_bad_call_raises_a_clear_error(name, args, kwargs, error, fragment):
+    with pytest.raises(error, match=re.escape(fragment)):
+        getattr(fastpool, name)(*args, **kwargs)
+
+
+@pytest.mark.parametrize("kwargs", [dict(padding=3), dict(divisor_override=-2),
+                                    dict(num_threads=-1), dict(stride=(0, 1))])
+def test_nothing_is_written_on_error(kwargs):
+    out = np.full((2, 3, 4, 4), 7.0, np.float32)
+    with pytest.raises((ValueError, TypeError)):
+        fastpool.avg_pool2d(X, 2, out=out, **kwargs)
+    assert (out == 7.0).all()
+    grad = np.full(X.shape, 7.0, np.float32)
+    with pytest.raises((ValueError, TypeError)):
+        fastpool.avg_pool2d_backward(G, X.shape, 2, out=grad, **kwargs)
+    assert (grad == 7.0).all()
+
+
+def test_read_only_out_is_rejected_untouched():
+    out = np.full((2, 3, 4, 4), 7.0, np.float32)
+    out.flags.writeable = False
+    with pytest.raises(ValueError, match="out is read-only"):
+        fastpool.avg_pool2d(X, 2, out=out)
+    assert (out == 7.0).all()
