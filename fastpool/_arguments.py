@@ -6,13 +6,13 @@ before any output is touched), computes output sizes, and builds the per-dimensi
 tables the kernels run on. The kernels trust what comes out of here.
 
 Window tables. The kernels see every input as (planes, D, H, W): 2-D pooling has D = 1, 1-D has
-D = H = 1. Along each spatial dimension a pooling window is described by a row of a
-``(3, out)`` intp array: ``[0]`` the first in-bounds input index, ``[1]`` one past the last,
-``[2]`` that dimension's factor of the average divisor. Because the divisor is separable
-(pool sizes and in-bounds counts are products over dimensions), the kernels divide by
-``scale * fd[od] * fh[oh] * fw[ow]``, with ``scale = divisor_override`` (the factors then all 1).
-The transpose for the backward gather is a ``(2, in)`` array: the range of outputs whose
-windows contain each input index (windows are monotone, so the range is contiguous).
+D = H = 1. Along each spatial dimension the windows are a ``(3, out)`` intp table (see
+``pool_plan``): ``[0]`` the first in-bounds tap, ``[1]`` the number of in-bounds taps (one every
+``dilation``), ``[2]`` that dimension's factor of the average divisor. The divisor is separable
+(pool sizes and in-bounds counts are products over dimensions), so the average kernels divide by
+``scale * fd[od] * fh[oh] * fw[ow]`` with ``scale = divisor_override`` (the factors then 1).
+The transpose, for the backward gathers, is a ``(2, in)`` table per dimension: the contiguous
+range of windows whose span contains each input index.
 """
 
 import functools
@@ -157,55 +157,75 @@ def pooled_size(name, size, kernel, stride, padding, dilation, ceil_mode):
     return out
 
 
-class AvgPlan(NamedTuple):
-    out_spatial: tuple
-    windows: tuple    # per dimension (3, out) intp: begin, end, divisor factor
-    coverage: tuple   # per dimension (2, in) intp: first, end of the outputs covering an input
-    scale: int        # divisor_override, or 1
+class PoolPlan(NamedTuple):
+    out_spatial: tuple  # output sizes of the real spatial dimensions
+    windows: tuple      # D, H, W: (3, out) intp: first in-bounds tap, tap count, divisor factor
+    coverage: tuple     # D, H, W: (2, in) intp: the windows whose span holds each input index
+    dilation: tuple     # D, H, W
+    scale: int          # divisor_override, or 1
 
 
 def _frozen(*rows):
-    table = np.ascontiguousarray(np.array(rows, dtype=np.intp))
+    table = np.array(rows, dtype=np.intp).reshape(len(rows), -1)
     table.flags.writeable = False
     return table
 
 
-def _coverage(begin, end, size):
-    """For each input index, the contiguous range of windows [begin, end) that contain it."""
-    index = np.arange(size)
-    first = np.searchsorted(end, index, side="right")
-    last = np.searchsorted(begin, index, side="right")
-    return _frozen(first, np.maximum(first, last))
-
-
 @functools.lru_cache(maxsize=512)
-def avg_plan(spatial, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override):
+def pool_plan(spatial, kernel, stride, padding, dilation, ceil_mode, count_include_pad=True,
+              divisor_override=None):
+    """Output sizes and window tables for pooling over ``spatial`` (normalised arguments).
+
+    Window o along a dimension has taps at ``o * stride - padding + j * dilation`` for j in
+    [0, kernel); only in-bounds taps are listed (padding never reaches the kernels). The
+    divisor factor is the window's size clipped to input + padding (count_include_pad), its
+    number of in-bounds taps, or 1 when divisor_override is given. The coverage of input i is
+    the contiguous range of windows whose span [start, last tap] contains it: every window
+    that can hold i (the max-pool gather then checks the recorded winner).
+    """
     out_spatial, windows, coverage = [], [], []
-    for size, k, s, p in zip(spatial, kernel, stride, padding):
-        out = pooled_size("input", size, k, s, p, 1, ceil_mode)
+    for size, k, s, p, d in zip(spatial, kernel, stride, padding, dilation):
+        out = pooled_size("input", size, k, s, p, d, ceil_mode)
         start = np.arange(out) * s - p
-        stop = np.minimum(start + k, size + p)
-        begin, end = np.maximum(start, 0), np.minimum(stop, size)
+        skipped = (np.maximum(-start, 0) + d - 1) // d      # taps in the left padding
+        first = start + skipped * d
+        taps = np.clip((size - first + d - 1) // d, 0, k - skipped)
         if divisor_override is not None:
             factor = np.ones(out)
         elif count_include_pad:
-            factor = stop - start
+            factor = np.minimum(start + k, size + p) - start
         else:
-            factor = end - begin
+            factor = taps
+        span_end = start + (k - 1) * d + 1
+        index = np.arange(size)
+        first_window = np.searchsorted(span_end, index, side="right")
+        end_window = np.searchsorted(start, index, side="right")
         out_spatial.append(out)
-        windows.append(_frozen(begin, end, factor))
-        coverage.append(_coverage(begin, end, size))
-    pad = (1,) * (3 - len(spatial))
-    unit_window, unit_coverage = _frozen([0], [1], [1]), _frozen([0], [1])
-    return AvgPlan(tuple(out_spatial), (unit_window,) * len(pad) + tuple(windows),
-                   (unit_coverage,) * len(pad) + tuple(coverage), divisor_override or 1)
+        windows.append(_frozen(first, taps, factor))
+        coverage.append(_frozen(first_window, np.maximum(first_window, end_window)))
+    unit = 3 - len(spatial)  # leading unit dimensions of the (D, H, W) kernels
+    return PoolPlan(tuple(out_spatial), (_frozen(0, 1, 1),) * unit + tuple(windows),
+                    (_frozen(0, 1),) * unit + tuple(coverage), (1,) * unit + tuple(dilation),
+                    divisor_override or 1)
+
+
+def window_arguments(nd, kernel_size, stride, padding, dilation):
+    """Normalised (kernel, stride, padding, dilation) tuples; stride None means kernel_size."""
+    kernel = spatial_tuple("kernel_size", kernel_size, nd, 1)
+    stride = kernel if stride is None else spatial_tuple("stride", stride, nd, 1)
+    return (kernel, stride, spatial_tuple("padding", padding, nd, 0),
+            spatial_tuple("dilation", dilation, nd, 1))
 
 
 def avg_arguments(nd, kernel_size, stride, padding, ceil_mode, count_include_pad,
                   divisor_override):
-    """Normalised average-pooling arguments, in avg_plan's order (less the spatial shape)."""
-    kernel = spatial_tuple("kernel_size", kernel_size, nd, 1)
-    stride = kernel if stride is None else spatial_tuple("stride", stride, nd, 1)
-    return (kernel, stride, spatial_tuple("padding", padding, nd, 0), flag("ceil_mode", ceil_mode),
-            flag("count_include_pad", count_include_pad),
-            optional_positive_int("divisor_override", divisor_override))
+    """Normalised average-pooling arguments, in pool_plan's order (less the spatial shape)."""
+    return window_arguments(nd, kernel_size, stride, padding, 1) + (
+        flag("ceil_mode", ceil_mode), flag("count_include_pad", count_include_pad),
+        optional_positive_int("divisor_override", divisor_override))
+
+
+def max_arguments(nd, kernel_size, stride, padding, dilation, ceil_mode):
+    """Normalised max-pooling arguments, in pool_plan's order (less the spatial shape)."""
+    return window_arguments(nd, kernel_size, stride, padding, dilation) + (
+        flag("ceil_mode", ceil_mode),)

@@ -1,11 +1,11 @@
 """Average pooling kernels, forward and backward.
 
 Layout: arrays are (planes, D, H, W), C-contiguous (planes = N * C; 2-D pooling has D = 1,
-1-D has D = H = 1). Windows come as per-dimension tables built by fastpool._arguments:
-``w*[0, o]:w*[1, o]`` is the in-bounds input range of window o and ``w*[2, o]`` its factor of
-the divisor, so a window's average is its sum / (scale * wd[2] * wh[2] * ww[2]). Padding adds
-zeros, so it adds nothing to the sum. ``c*[0, i]:c*[1, i]`` is the range of windows containing
-input index i.
+1-D has D = H = 1). Windows come as per-dimension tables built by fastpool._arguments.pool_plan:
+window o covers inputs ``w*[0, o]`` to ``w*[0, o] + w*[1, o]`` (exclusive) and ``w*[2, o]`` is
+its factor of the divisor, so a window's average is its sum / (scale * wd[2] * wh[2] * ww[2]).
+Padding adds zeros, so it adds nothing to the sum. ``c*[0, i]:c*[1, i]`` is the range of
+windows containing input index i.
 
 Parallelism: one flat prange over output rows (forward) or input rows (backward), so that few
 planes with large images still use every thread. Each row is written by exactly one thread and
@@ -38,9 +38,9 @@ def forward(const real[:, :, :, ::1] x, real[:, :, :, ::1] out,
             divisor_dh = scale * wd[2, od] * wh[2, oh]
             for ow in range(out_w):
                 total = 0
-                for d in range(wd[0, od], wd[1, od]):
-                    for h in range(wh[0, oh], wh[1, oh]):
-                        for w in range(ww[0, ow], ww[1, ow]):
+                for d in range(wd[0, od], wd[0, od] + wd[1, od]):
+                    for h in range(wh[0, oh], wh[0, oh] + wh[1, oh]):
+                        for w in range(ww[0, ow], ww[0, ow] + ww[1, ow]):
                             total = total + x[plane, d, h, w]
                 out[plane, od, oh, ow] = total / <real>(divisor_dh * ww[2, ow])
 

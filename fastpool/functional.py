@@ -115,7 +115,7 @@ _AVG_BACKWARD_DOC = """Gradient of :func:`avg_pool{nd}d` with respect to its inp
 def _avg_pool_nd(nd, x, kernel_size, stride, padding, ceil_mode, count_include_pad,
                  divisor_override, out, num_threads):
     x = args.input_array("x", x, nd)
-    plan = args.avg_plan(x.shape[x.ndim - nd:], *args.avg_arguments(
+    plan = args.pool_plan(x.shape[x.ndim - nd:], *args.avg_arguments(
         nd, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override))
     result = args.output_array(out, x.shape[:x.ndim - nd] + plan.out_spatial, x.dtype, x)
     _avg_pool.forward(args.planes_view(x, nd), args.planes_view(result, nd), *plan.windows,
@@ -127,7 +127,7 @@ def _avg_pool_backward_nd(nd, grad_output, input_shape, kernel_size, stride, pad
                           ceil_mode, count_include_pad, divisor_override, out, num_threads):
     grad_output = args.input_array("grad_output", grad_output, nd)
     input_shape = args.shape_tuple("input_shape", input_shape, nd)
-    plan = args.avg_plan(input_shape[len(input_shape) - nd:], *args.avg_arguments(
+    plan = args.pool_plan(input_shape[len(input_shape) - nd:], *args.avg_arguments(
         nd, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override))
     args.check_grad_shape(grad_output, input_shape[:len(input_shape) - nd] + plan.out_spatial)
     result = args.output_array(out, input_shape, grad_output.dtype, grad_output)

@@ -32,7 +32,7 @@ def _windows(spatial, kernel, stride, padding, ceil_mode):
 def _avg_pool_nd(nd, x, kernel_size, stride, padding, ceil_mode, count_include_pad,
                  divisor_override):
     x = args.input_array("x", x, nd)
-    kernel, stride, padding, ceil_mode, count_include_pad, divisor_override = \
+    kernel, stride, padding, _, ceil_mode, count_include_pad, divisor_override = \
         args.avg_arguments(nd, kernel_size, stride, padding, ceil_mode, count_include_pad,
                            divisor_override)
     spatial = x.shape[x.ndim - nd:]
@@ -51,7 +51,7 @@ def _avg_pool_nd(nd, x, kernel_size, stride, padding, ceil_mode, count_include_p
 def _avg_pool_backward_nd(nd, grad_output, input_shape, kernel_size, stride, padding,
                           ceil_mode, count_include_pad, divisor_override):
     grad_output = args.input_array("grad_output", grad_output, nd)
-    kernel, stride, padding, ceil_mode, count_include_pad, divisor_override = \
+    kernel, stride, padding, _, ceil_mode, count_include_pad, divisor_override = \
         args.avg_arguments(nd, kernel_size, stride, padding, ceil_mode, count_include_pad,
                            divisor_override)
     spatial = tuple(input_shape[len(input_shape) - nd:])
