@@ -16,6 +16,7 @@ range of windows whose span contains each input index.
 """
 
 import functools
+import math
 import numbers
 from typing import NamedTuple
 
@@ -108,8 +109,9 @@ def shape_tuple(name, shape, nd):
     return tuple(int(v) for v in shape)
 
 
-def output_array(out, shape, dtype, source):
-    """A new output array, or ``out`` checked to be exactly what the kernel will write."""
+def output_array(out, shape, dtype, *sources):
+    """A new output array, or ``out`` checked to be exactly what the kernel will write (and
+    sharing no memory with the arrays it reads)."""
     if out is None:
         return np.empty(shape, dtype)
     if not isinstance(out, np.ndarray):
@@ -122,16 +124,76 @@ def output_array(out, shape, dtype, source):
         raise ValueError("out must be C-contiguous")
     if not out.flags.writeable:
         raise ValueError("out is read-only")
-    if np.may_share_memory(out, source):
-        raise ValueError("out overlaps the input array")
+    if any(np.may_share_memory(out, source) for source in sources):
+        raise ValueError("out overlaps an input array")
     return out
+
+
+def kernel_dims(spatial):
+    """The (D, H, W) sizes the kernels see for these spatial sizes (leading unit dimensions)."""
+    return (1,) * (3 - len(spatial)) + tuple(spatial)
 
 
 def planes_view(a, nd):
     """A (planes, D, H, W) view of a C-contiguous array for the kernels."""
-    spatial = a.shape[a.ndim - nd:]
     planes = int(np.prod(a.shape[:a.ndim - nd], dtype=np.int64))
-    return a.reshape((planes,) + (1,) * (3 - nd) + spatial)
+    return a.reshape((planes,) + kernel_dims(a.shape[a.ndim - nd:]))
+
+
+FLAT_INDEX_DTYPES = (np.dtype(np.int32), np.dtype(np.int64))
+COMPACT_INDEX_DTYPE = np.dtype(np.uint8)
+
+
+def index_mode(return_indices, kernel):
+    """The index array a max-pooling forward returns: None, int64 (flat) or uint8 (compact)."""
+    if isinstance(return_indices, str):
+        if return_indices != "compact":
+            raise ValueError(f"return_indices must be False, True or 'compact', "
+                             f"got {return_indices!r}")
+        if math.prod(kernel) > 256:
+            raise ValueError(f"return_indices='compact' needs windows of at most 256 positions; "
+                             f"kernel_size {kernel} has {math.prod(kernel)}")
+        return COMPACT_INDEX_DTYPE
+    return np.dtype(np.int64) if flag("return_indices", return_indices) else None
+
+
+def index_array(indices, shape, compact_allowed):
+    """``indices`` as a C-contiguous native integer array of ``shape``: int32/int64 flat indices
+    or, where ``compact_allowed``, uint8 compact ones."""
+    if not isinstance(indices, np.ndarray):
+        raise TypeError(f"indices must be a numpy.ndarray, got {type(indices).__name__}")
+    allowed = FLAT_INDEX_DTYPES + ((COMPACT_INDEX_DTYPE,) if compact_allowed else ())
+    if indices.dtype.newbyteorder("=") not in allowed:
+        names = ", ".join(str(dtype) for dtype in allowed)
+        raise TypeError(f"indices has dtype {indices.dtype}; supported dtypes are {names}")
+    if indices.shape != tuple(shape):
+        raise ValueError(f"indices has shape {indices.shape}, expected {tuple(shape)}")
+    return np.ascontiguousarray(indices, indices.dtype.newbyteorder("="))
+
+
+def unpool_size(spatial, kernel, stride, padding, output_size):
+    """Output spatial size of max_unpool: torch's default, or ``output_size`` (its last nd
+    entries) checked to lie strictly within one stride of the default."""
+    default = tuple((n - 1) * s + k - 2 * p for n, k, s, p in zip(spatial, kernel, stride, padding))
+    if output_size is None:
+        if min(default) < 1:
+            raise ValueError(f"kernel_size {kernel}, stride {stride} and padding {padding} give "
+                             f"an empty unpooled size {default}")
+        return default
+    nd = len(spatial)
+    if not isinstance(output_size, (tuple, list)) or not all(_is_int(v) for v in output_size):
+        raise TypeError(f"output_size must be None or a sequence of ints, got {output_size!r}")
+    if len(output_size) not in (nd, nd + 1, nd + 2):
+        raise ValueError(f"output_size must have {nd} entries (or the full shape), "
+                         f"got {output_size!r}")
+    size = tuple(int(v) for v in output_size[len(output_size) - nd:])
+    for n, d, s in zip(size, default, stride):
+        if n < 1 or not d - s < n < d + s:
+            low = tuple(d - s for d, s in zip(default, stride))
+            high = tuple(d + s for d, s in zip(default, stride))
+            raise ValueError(f"output_size {tuple(output_size)} must lie strictly between "
+                             f"{low} and {high}")
+    return size
 
 
 def check_grad_shape(grad_output, expected):

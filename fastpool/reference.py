@@ -66,6 +66,88 @@ def _avg_pool_backward_nd(nd, grad_output, input_shape, kernel_size, stride, pad
     return np.ascontiguousarray(padded[(Ellipsis,) + inner]).reshape(input_shape)
 
 
+def _max_windows(spatial, kernel, stride, padding, dilation, ceil_mode):
+    """Yield (output index, the window's in-bounds input positions in row-major order)."""
+    outs = [args.pooled_size("input", n, k, s, p, d, ceil_mode)
+            for n, k, s, p, d in zip(spatial, kernel, stride, padding, dilation)]
+    for index in itertools.product(*(range(o) for o in outs)):
+        taps = [[o * s - p + j * d for j in range(k) if 0 <= o * s - p + j * d < n]
+                for o, n, k, s, p, d in zip(index, spatial, kernel, stride, padding, dilation)]
+        yield index, list(itertools.product(*taps))
+
+
+def _winners(values):
+    """Per row of ``values`` (planes, taps): PyTorch's winner, the last NaN if there is one,
+    else the first maximum."""
+    nan = np.isnan(values)
+    last_nan = values.shape[1] - 1 - np.argmax(nan[:, ::-1], axis=1)
+    return np.where(nan.any(axis=1), last_nan, np.argmax(values, axis=1))
+
+
+def _planes(a, nd):
+    """``a`` as (planes, *spatial)."""
+    return a.reshape((int(np.prod(a.shape[:a.ndim - nd])),) + a.shape[a.ndim - nd:])
+
+
+def _max_pool_nd(nd, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
+    x = args.input_array("x", x, nd)
+    arguments = args.max_arguments(nd, kernel_size, stride, padding, dilation, ceil_mode)
+    index_dtype = args.index_mode(return_indices, arguments[0])
+    spatial = x.shape[x.ndim - nd:]
+    planes = _planes(x, nd)
+    windows = list(_max_windows(spatial, *arguments))
+    out_spatial = tuple(np.add(windows[-1][0], 1))
+    values = np.empty((len(planes),) + out_spatial, x.dtype)
+    flat = np.empty((len(planes),) + out_spatial, np.int64)
+    rank = np.zeros((len(planes),) + out_spatial, np.uint8)
+    for index, positions in windows:
+        where = (slice(None),) + index
+        if not positions:
+            values[where], flat[where] = -np.inf, -1
+            continue
+        window = np.stack([planes[(slice(None),) + position] for position in positions], 1)
+        winner = _winners(window)
+        values[where] = window[np.arange(len(planes)), winner]
+        flat[where] = np.ravel_multi_index(np.array(positions).T, spatial)[winner]
+        rank[where] = winner
+    shape = x.shape[:x.ndim - nd] + out_spatial
+    if index_dtype is None:
+        return values.reshape(shape)
+    return values.reshape(shape), (flat if index_dtype == np.int64 else rank).reshape(shape)
+
+
+def _max_pool_backward_nd(nd, grad_output, indices, input_shape, kernel_size, stride, padding,
+                          dilation, ceil_mode):
+    grad_output = args.input_array("grad_output", grad_output, nd)
+    arguments = args.max_arguments(nd, kernel_size, stride, padding, dilation, ceil_mode)
+    spatial = tuple(input_shape[len(input_shape) - nd:])
+    g, idx = _planes(grad_output, nd), _planes(np.asarray(indices), nd)
+    grad = np.zeros((len(g), int(np.prod(spatial))), grad_output.dtype)
+    rows = np.arange(len(g))
+    for index, positions in _max_windows(spatial, *arguments):  # scatter, in output order
+        where = (slice(None),) + index
+        if not positions:
+            continue  # a window without elements has no winner
+        if idx.dtype == np.uint8:
+            target = np.ravel_multi_index(np.array(positions).T, spatial)[idx[where]]
+        else:
+            target = idx[where]
+        grad[rows, target] += g[where]
+    return grad.reshape(input_shape)
+
+
+def _max_unpool_nd(nd, x, indices, kernel_size, stride, padding, output_size):
+    x = args.input_array("x", x, nd)
+    kernel, stride, padding, _ = args.window_arguments(nd, kernel_size, stride, padding, 1)
+    spatial = args.unpool_size(x.shape[x.ndim - nd:], kernel, stride, padding, output_size)
+    values, idx = _planes(x, nd), _planes(np.asarray(indices), nd)
+    out = np.zeros((len(values), int(np.prod(spatial))), x.dtype)
+    rows = np.arange(len(values))
+    for index in np.ndindex(values.shape[1:]):  # in output order: a repeated index keeps the later
+        out[rows, idx[(slice(None),) + index]] = values[(slice(None),) + index]
+    return out.reshape(x.shape[:x.ndim - nd] + spatial)
+
+
 def avg_pool1d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                divisor_override=None):
     return _avg_pool_nd(1, x, kernel_size, stride, padding, ceil_mode, count_include_pad,
@@ -100,3 +182,51 @@ def avg_pool3d_backward(grad_output, input_shape, kernel_size, stride=None, padd
                         ceil_mode=False, count_include_pad=True, divisor_override=None):
     return _avg_pool_backward_nd(3, grad_output, input_shape, kernel_size, stride, padding,
                               ceil_mode, count_include_pad, divisor_override)
+
+
+def max_pool1d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False):
+    return _max_pool_nd(1, x, kernel_size, stride, padding, dilation, ceil_mode,
+                        return_indices)
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False):
+    return _max_pool_nd(2, x, kernel_size, stride, padding, dilation, ceil_mode,
+                        return_indices)
+
+
+def max_pool3d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False):
+    return _max_pool_nd(3, x, kernel_size, stride, padding, dilation, ceil_mode,
+                        return_indices)
+
+
+def max_pool1d_backward(grad_output, indices, input_shape, kernel_size, stride=None,
+                        padding=0, dilation=1, ceil_mode=False):
+    return _max_pool_backward_nd(1, grad_output, indices, input_shape, kernel_size, stride,
+                                 padding, dilation, ceil_mode)
+
+
+def max_pool2d_backward(grad_output, indices, input_shape, kernel_size, stride=None,
+                        padding=0, dilation=1, ceil_mode=False):
+    return _max_pool_backward_nd(2, grad_output, indices, input_shape, kernel_size, stride,
+                                 padding, dilation, ceil_mode)
+
+
+def max_pool3d_backward(grad_output, indices, input_shape, kernel_size, stride=None,
+                        padding=0, dilation=1, ceil_mode=False):
+    return _max_pool_backward_nd(3, grad_output, indices, input_shape, kernel_size, stride,
+                                 padding, dilation, ceil_mode)
+
+
+def max_unpool1d(x, indices, kernel_size, stride=None, padding=0, output_size=None):
+    return _max_unpool_nd(1, x, indices, kernel_size, stride, padding, output_size)
+
+
+def max_unpool2d(x, indices, kernel_size, stride=None, padding=0, output_size=None):
+    return _max_unpool_nd(2, x, indices, kernel_size, stride, padding, output_size)
+
+
+def max_unpool3d(x, indices, kernel_size, stride=None, padding=0, output_size=None):
+    return _max_unpool_nd(3, x, indices, kernel_size, stride, padding, output_size)

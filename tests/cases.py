@@ -1,10 +1,11 @@
 """The shared parameter generator: every pooling test runs over these cases.
 
 A case is an input shape and the keyword arguments of a pooling call. The generator is
-deterministic (seeded), covers every square kernel 1-4 / stride 1-3 / padding up to its limit
-with both ceil_mode and count_include_pad values, and adds a seeded sample of anisotropic
-kernels, strides and paddings, divisor_override, odd sizes, N or C = 1, N = 0 and unbatched
-input. ``describe`` renders a case for assertion messages.
+deterministic (seeded). For each kind it covers every square kernel 1-4 / stride 1-3 /
+padding up to its limit with both ceil_mode values (and, for average pooling, both
+count_include_pad values; for max pooling, dilation 1 and 2), then adds a seeded sample of
+anisotropic kernels, strides, paddings and dilations, divisor_override, odd sizes, N or C = 1,
+N = 0 and unbatched input. ``describe`` renders a case for assertion messages.
 """
 
 import itertools
@@ -25,36 +26,42 @@ class Case(NamedTuple):
         return f"{function}(x of shape {self.shape}, {arguments})"
 
 
-def _spatial_size(rng, kernel, padding):
-    """An input length for which the output is non-empty, odd and even alike."""
-    smallest = max(1, kernel - 2 * padding)
-    return rng.randint(smallest, smallest + 6)
+def _case(rng, kind, kernel, stride, padding, dilation, **options):
+    """A case whose output is non-empty, with input lengths odd and even alike."""
+    spatial = []
+    for k, p, d in zip(kernel, padding, dilation):
+        smallest = max(1, (k - 1) * d + 1 - 2 * p)
+        spatial.append(rng.randint(smallest, smallest + 6))
+    kwargs = dict(kernel_size=kernel if len(set(kernel)) > 1 else kernel[0], stride=stride,
+                  padding=padding)
+    if kind == "max":
+        kwargs["dilation"] = dilation
+    return Case(rng.choice(BATCHES) + tuple(spatial), dict(kwargs, **options))
 
 
-def _avg_case(rng, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override):
-    spatial = tuple(_spatial_size(rng, k, p) for k, p in zip(kernel, padding))
-    kwargs = dict(kernel_size=kernel if len(set(kernel)) > 1 else kernel[0],
-                  stride=stride, padding=padding, ceil_mode=ceil_mode,
-                  count_include_pad=count_include_pad, divisor_override=divisor_override)
-    return Case(rng.choice(BATCHES) + spatial, kwargs)
-
-
-def avg_cases(nd, samples=300):
-    """Average-pooling cases for nd spatial dimensions."""
-    rng = random.Random(2026 + nd)
+def pool_cases(nd, kind, samples=300):
+    """Cases for ``kind`` 'avg' or 'max' pooling with nd spatial dimensions."""
+    rng = random.Random(f"{kind}{nd}")
+    extra_flags = [dict(count_include_pad=True), dict(count_include_pad=False)] \
+        if kind == "avg" else [dict(), dict()]
+    dilations = (1,) if kind == "avg" else (1, 2)
     cases = []
-    for k, s, ceil_mode, count_include_pad in itertools.product(
-            range(1, 5), range(1, 4), (False, True), (True, False)):
-        for p in range(k // 2 + 1):
+    for k, s, d, ceil_mode, flags in itertools.product(
+            range(1, 5), range(1, 4), dilations, (False, True), extra_flags):
+        for p in range(((k - 1) * d + 1) // 2 + 1):
             stride = rng.choice([s, None]) if s == k else s
-            cases.append(_avg_case(rng, (k,) * nd, stride, (p,) * nd, ceil_mode,
-                                   count_include_pad, None))
+            cases.append(_case(rng, kind, (k,) * nd, stride, (p,) * nd, (d,) * nd,
+                               ceil_mode=ceil_mode, **flags))
     for _ in range(samples):
         kernel = tuple(rng.randint(1, 4) for _ in range(nd))
-        stride = tuple(rng.randint(1, 3) for _ in range(nd))
-        padding = tuple(rng.randint(0, k // 2) for k in kernel)
-        cases.append(_avg_case(rng, kernel, stride, padding, rng.random() < 0.5,
-                               rng.random() < 0.5, rng.choice([None, None, 1, 3, 7])))
+        dilation = tuple(rng.choice(dilations + (3,)) if kind == "max" else 1 for _ in kernel)
+        padding = tuple(rng.randint(0, ((k - 1) * d + 1) // 2) for k, d in zip(kernel, dilation))
+        options = dict(ceil_mode=rng.random() < 0.5)
+        if kind == "avg":
+            options.update(count_include_pad=rng.random() < 0.5,
+                           divisor_override=rng.choice([None, None, 1, 3, 7]))
+        cases.append(_case(rng, kind, kernel, tuple(rng.randint(1, 3) for _ in kernel), padding,
+                           dilation, **options))
     return cases
 
 

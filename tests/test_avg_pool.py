@@ -8,10 +8,10 @@ from hypothesis import strategies as st
 
 import fastpool
 from fastpool import reference
-from cases import avg_cases, random_array
+from cases import pool_cases, random_array
 
 TOLERANCE = {np.float32: dict(rtol=1e-5, atol=1e-6), np.float64: dict(rtol=1e-12, atol=1e-13)}
-CASES = {nd: avg_cases(nd) for nd in (1, 2, 3)}
+CASES = {nd: pool_cases(nd, "avg") for nd in (1, 2, 3)}
 
 
 def _functions(nd):
