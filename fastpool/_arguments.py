@@ -80,6 +80,15 @@ def thread_count(num_threads, work):
     return 1 if work < SERIAL_WORK_LIMIT else int(num_threads)
 
 
+def band_rows(planes, rows, threads):
+    """Rows per task when a kernel splits each plane's ``rows`` into bands: whole planes when
+    there are enough of them, else bands small enough for about four tasks per thread."""
+    if threads == 1 or planes >= 4 * threads:
+        return max(rows, 1)
+    bands = min(rows, -(-4 * threads // max(planes, 1)))
+    return -(-rows // bands)
+
+
 # --- arrays -------------------------------------------------------------------------------
 
 def _layout_names(nd):

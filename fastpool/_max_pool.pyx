@@ -15,11 +15,13 @@ Ties and NaN (PyTorch's CPU rule): a tap replaces the running maximum when it is
 when it is NaN. So the first maximum in row-major window order wins ties, a window holding NaN
 gives NaN with the index of its last NaN, and an all -inf window gives -inf with its first tap.
 
-Parallelism: forward is a prange over output rows, backward a prange over input rows, so
-each element is written by one thread. Backward is a gather: each input element adds, in
-row-major output order, the gradients of the windows (among those whose span holds it) that
-recorded it as their winner, so overlapping windows accumulate with no atomics, no zero-fill,
-and the same bits for any thread count (and the same order as PyTorch's serial scatter).
+Parallelism: forward is a prange over output rows, so each output is written by one thread.
+Backward is a scatter split into tasks that each own a band of input rows of one plane: a task
+zeroes its band, then walks, in row-major order, the outputs whose windows can reach the band
+and adds each gradient to its winner when the winner lies in the band. Bands are disjoint, so
+there are no races and no atomics; every input element receives its gradients in output order
+whatever the banding, so the bits are the same for any thread count (and the same as PyTorch's
+serial scatter). Overlapping windows that share a winner accumulate.
 Unpooling writes through indices, so it runs a plane per thread, in output order (a repeated
 index keeps the later value). Kernels trust validated input, release the GIL, never raise.
 """
@@ -44,13 +46,11 @@ ctypedef fused flat_index:  # what unpooling reads
     int64_t
 
 
-cdef inline Py_ssize_t tap_rank(Py_ssize_t position, const Py_ssize_t[:, ::1] window,
-                                Py_ssize_t o, Py_ssize_t dilation) noexcept nogil:
-    """Which tap of window o sits at ``position`` along one dimension, or -1 if none."""
+cdef inline bint is_tap(Py_ssize_t position, const Py_ssize_t[:, ::1] window, Py_ssize_t o,
+                        Py_ssize_t dilation) noexcept nogil:
+    """Whether an in-bounds tap of window o sits at ``position`` along one dimension."""
     cdef Py_ssize_t offset = position - window[0, o]
-    if offset < 0 or offset % dilation != 0 or offset // dilation >= window[1, o]:
-        return -1
-    return offset // dilation
+    return offset >= 0 and offset % dilation == 0 and offset // dilation < window[1, o]
 
 
 def forward(const real[:, :, :, ::1] x, real[:, :, :, ::1] out,
@@ -61,6 +61,7 @@ def forward(const real[:, :, :, ::1] x, real[:, :, :, ::1] out,
     cdef Py_ssize_t out_d = out.shape[1], out_h = out.shape[2], out_w = out.shape[3]
     cdef Py_ssize_t in_h = x.shape[2], in_w = x.shape[3]
     cdef Py_ssize_t row, plane, od, oh, ow, jd, jh, jw, td, th, tw, rank, winner
+    cdef const real* source
     cdef real best, value
     with nogil:
         for row in prange(out.shape[0] * out_d * out_h, num_threads=num_threads,
@@ -72,16 +73,17 @@ def forward(const real[:, :, :, ::1] x, real[:, :, :, ::1] out,
                 best = -INFINITY
                 winner = 0
                 rank = 0
-                # The rank counter avoids computing a flat index per tap; it is decoded once.
+                # A pointer per window row, and a rank counter decoded once per window, keep
+                # the multi-dimensional index arithmetic out of the innermost loop.
                 for jd in range(td):
                     for jh in range(th):
+                        source = &x[plane, wd[0, od] + jd * dd, wh[0, oh] + jh * dh, ww[0, ow]]
                         for jw in range(tw):
-                            value = x[plane, wd[0, od] + jd * dd, wh[0, oh] + jh * dh,
-                                      ww[0, ow] + jw * dw]
+                            value = source[jw * dw]
                             if value > best or value != value:
                                 best = value
-                                winner = rank
-                            rank = rank + 1
+                                winner = rank + jw
+                        rank = rank + tw
                 out[plane, od, oh, ow] = best
                 if store_indices:
                     if recorded_index is uint8_t:
@@ -99,31 +101,47 @@ def backward(const real[:, :, :, ::1] grad_output, const any_index[:, :, :, ::1]
              real[:, :, :, ::1] grad_input,
              const Py_ssize_t[:, ::1] wd, const Py_ssize_t[:, ::1] wh,
              const Py_ssize_t[:, ::1] ww, const Py_ssize_t[:, ::1] cd,
-             const Py_ssize_t[:, ::1] ch, const Py_ssize_t[:, ::1] cw,
-             Py_ssize_t dd, Py_ssize_t dh, Py_ssize_t dw, int num_threads):
+             const Py_ssize_t[:, ::1] ch, Py_ssize_t dd, Py_ssize_t dh, Py_ssize_t dw,
+             Py_ssize_t band_rows, int num_threads):
     cdef Py_ssize_t in_d = grad_input.shape[1], in_h = grad_input.shape[2]
-    cdef Py_ssize_t in_w = grad_input.shape[3]
-    cdef Py_ssize_t row, plane, od, oh, ow, d, h, w, jd, jh, jw
-    cdef real total
+    cdef Py_ssize_t in_w = grad_input.shape[3], rows = in_d * in_h
+    cdef Py_ssize_t out_d = grad_output.shape[1], out_h = grad_output.shape[2]
+    cdef Py_ssize_t out_w = grad_output.shape[3]
+    cdef Py_ssize_t bands = (rows + band_rows - 1) // band_rows
+    cdef Py_ssize_t task, plane, first_row, end_row, lo, hi, i, od, oh, ow, oh_begin, oh_end
+    cdef Py_ssize_t winner, taps_hw, rank
+    cdef real* grad
     with nogil:
-        for row in prange(grad_input.shape[0] * in_d * in_h, num_threads=num_threads,
-                          schedule="static"):
-            plane, d, h = row // (in_d * in_h), (row // in_h) % in_d, row % in_h
-            for w in range(in_w):
-                total = 0
-                for od in range(cd[0, d], cd[1, d]):
-                    for oh in range(ch[0, h], ch[1, h]):
-                        for ow in range(cw[0, w], cw[1, w]):
-                            if any_index is uint8_t:
-                                jd = tap_rank(d, wd, od, dd)
-                                jh = tap_rank(h, wh, oh, dh)
-                                jw = tap_rank(w, ww, ow, dw)
-                                if (jd >= 0 and jh >= 0 and jw >= 0 and indices[plane, od, oh, ow]
-                                        == (jd * wh[1, oh] + jh) * ww[1, ow] + jw):
-                                    total = total + grad_output[plane, od, oh, ow]
-                            elif indices[plane, od, oh, ow] == (d * in_h + h) * in_w + w:
-                                total = total + grad_output[plane, od, oh, ow]
-                grad_input[plane, d, h, w] = total
+        for task in prange(grad_input.shape[0] * bands, num_threads=num_threads,
+                           schedule="static"):
+            plane = task // bands
+            first_row = (task % bands) * band_rows
+            end_row = min(first_row + band_rows, rows)
+            lo, hi = first_row * in_w, end_row * in_w
+            grad = &grad_input[plane, 0, 0, 0]
+            for i in range(lo, hi):
+                grad[i] = 0
+            # The output rows whose windows can reach this band (more when it spans depths);
+            # the winner test below keeps only what lands in it.
+            if first_row // in_h == (end_row - 1) // in_h:
+                oh_begin, oh_end = ch[0, first_row % in_h], ch[1, (end_row - 1) % in_h]
+            else:
+                oh_begin, oh_end = 0, out_h
+            for od in range(cd[0, first_row // in_h], cd[1, (end_row - 1) // in_h]):
+                for oh in range(oh_begin, oh_end):
+                    for ow in range(out_w):
+                        if any_index is uint8_t:
+                            taps_hw = wh[1, oh] * ww[1, ow]
+                            if wd[1, od] * taps_hw == 0:
+                                continue
+                            rank = indices[plane, od, oh, ow]
+                            winner = (((wd[0, od] + rank // taps_hw * dd) * in_h
+                                       + wh[0, oh] + (rank // ww[1, ow]) % wh[1, oh] * dh) * in_w
+                                      + ww[0, ow] + rank % ww[1, ow] * dw)
+                        else:
+                            winner = indices[plane, od, oh, ow]
+                        if lo <= winner < hi:
+                            grad[winner] = grad[winner] + grad_output[plane, od, oh, ow]
 
 
 cdef inline bint valid_index(any_index index, Py_ssize_t od, Py_ssize_t oh, Py_ssize_t ow,
@@ -140,9 +158,9 @@ cdef inline bint valid_index(any_index index, Py_ssize_t od, Py_ssize_t oh, Py_s
             return index == -1
         if index < 0 or index >= plane_size:
             return False
-        return (tap_rank(index // (in_h * in_w), wd, od, dd) >= 0
-                and tap_rank((index // in_w) % in_h, wh, oh, dh) >= 0
-                and tap_rank(index % in_w, ww, ow, dw) >= 0)
+        return (is_tap(index // (in_h * in_w), wd, od, dd)
+                and is_tap((index // in_w) % in_h, wh, oh, dh)
+                and is_tap(index % in_w, ww, ow, dw))
 
 
 def first_invalid_index(const any_index[:, :, :, ::1] indices,

@@ -363,9 +363,11 @@ def _max_pool_backward_nd(nd, grad_output, indices, input_shape, kernel_size, st
         raise ValueError(f"indices{list(map(int, where))} = {indices[where]} does not name an "
                          f"element of its pooling window for input_shape {input_shape}")
     result = args.output_array(out, input_shape, grad_output.dtype, grad_output, indices)
-    _max_pool.backward(args.planes_view(grad_output, nd), index_view,
-                       args.planes_view(result, nd), *plan.windows, *plan.coverage,
-                       *plan.dilation, threads)
+    grad_view = args.planes_view(result, nd)
+    _max_pool.backward(args.planes_view(grad_output, nd), index_view, grad_view, *plan.windows,
+                       *plan.coverage[:2], *plan.dilation,
+                       args.band_rows(len(grad_view), grad_view.shape[1] * grad_view.shape[2],
+                                      threads), threads)
     return result
 
 
