@@ -84,7 +84,7 @@ def index_tradeoff(shape=(32, 64, 112, 112), kwargs=None, repeats=10):
     print(f"max_pool2d {kwargs} on float32 {shape}: keeping what backward needs")
     print(f"{'indices':<16} {'index MB':>9} {'forward':>9} {'fwd peak MB':>12} "
           f"{'backward':>9} {'bwd peak MB':>12}")
-    for label, mode, dtype in [("int64 (flat)", True, None), ("int32 (flat)", True, np.int32),
+    for label, mode, dtype in [("int64 (flat)", True, None), ("int32 (cast)", True, np.int32),
                                ("uint8 (compact)", "compact", None)]:
         def forward():
             y, indices = functional.max_pool2d(x, **kwargs, return_indices=mode)

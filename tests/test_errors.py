@@ -49,6 +49,20 @@ BAD_CALLS = [
     ("avg_pool2d_backward", (G.astype(np.int64), (2, 3, 8, 8), 2), {}, TypeError, "grad_output has dtype int64"),
     ("avg_pool2d_backward", (G, (2, 3, 8, 8), 2), dict(out=np.empty((2, 3, 8, 8), np.float64)), TypeError, "out has dtype float64"),
     ("avg_pool3d", (X[0], 2), {}, ValueError, "(N, C, D, H, W)"),
+    ("max_pool2d", (X, 2), dict(dilation=0), ValueError, "dilation must be >= 1, got 0"),
+    ("max_pool2d", (X, 3), dict(dilation=2, padding=3), ValueError,
+     "padding must be at most half the effective kernel size ((3 - 1) * 2 + 1) // 2 = 2, got 3"),
+    ("max_pool2d", (X, 3), dict(dilation=4), ValueError, "input size 8 is too small for kernel_size 3, dilation 4"),
+    ("max_pool2d", (X, 2), dict(return_indices=1), TypeError, "return_indices must be a bool, got 1"),
+    ("max_pool2d", (X.astype(np.float16), 2), {}, TypeError, "dtype float16"),
+    ("max_pool1d", (X[0, 0], 2), dict(out=np.empty((8, 4), np.float32), num_threads=-3), ValueError, "num_threads must be >= 1, got -3"),
+    ("max_pool2d_backward", (G, np.zeros((2, 3, 4, 4), np.int64), (2, 3, 8, 8), 2), dict(dilation=(1, 0)), ValueError, "dilation must be >= 1, got (1, 0)"),
+    ("max_pool2d_backward", (G, np.zeros((2, 3, 4, 5), np.int64), (2, 3, 8, 8), 2), {}, ValueError, "indices has shape (2, 3, 4, 5), expected (2, 3, 4, 4)"),
+    ("max_pool2d_backward", (G, np.zeros((2, 3, 4, 4), np.int64), (2, 3, 8, 8), 3), {}, ValueError, "grad_output has shape (2, 3, 4, 4), but"),
+    ("max_unpool2d", (G, np.zeros((2, 3, 4, 4), np.int64), 2), dict(output_size=(8,)), ValueError, "output_size must have 2 entries"),
+    ("max_unpool2d", (G, np.zeros((2, 3, 4, 4), np.int64), 2), dict(output_size=8), TypeError, "output_size must be None or a sequence of ints, got 8"),
+    ("max_unpool2d", (G, np.zeros((2, 3, 4), np.int64), 2), {}, ValueError, "indices has shape (2, 3, 4), expected (2, 3, 4, 4)"),
+    ("max_unpool2d", (G, np.zeros((2, 3, 4, 4), np.int64), 1), dict(padding=2), ValueError, "give an empty unpooled size"),
 ]
 
 
