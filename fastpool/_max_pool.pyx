@@ -77,9 +77,9 @@ def forward(const real[:, :, :, ::1] x, real[:, :, :, ::1] out,
                 # the multi-dimensional index arithmetic out of the innermost loop.
                 for jd in range(td):
                     for jh in range(th):
-                        source = &x[plane, wd[0, od] + jd * dd, wh[0, oh] + jh * dh, ww[0, ow]]
+                        source = &x[plane, wd[0, od] + jd * dd, wh[0, oh] + jh * dh, 0]
                         for jw in range(tw):
-                            value = source[jw * dw]
+                            value = source[ww[0, ow] + jw * dw]
                             if value > best or value != value:
                                 best = value
                                 winner = rank + jw

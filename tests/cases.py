@@ -67,3 +67,13 @@ def pool_cases(nd, kind, samples=300):
 
 def random_array(shape, dtype, seed=0):
     return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+
+
+def numeric_gradient(forward, x, g, h):
+    """Central differences of L(x) = <forward(x), g>, one input element at a time."""
+    numeric = np.empty_like(x)
+    for index in np.ndindex(x.shape):
+        step = np.zeros_like(x)
+        step[index] = h
+        numeric[index] = (np.vdot(forward(x + step), g) - np.vdot(forward(x - step), g)) / (2 * h)
+    return numeric
