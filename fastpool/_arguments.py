@@ -96,15 +96,28 @@ def _layout_names(nd):
             3: "(N, C, D, H, W) or (C, D, H, W)"}[nd]
 
 
-def input_array(name, x, nd):
-    """``x`` as a C-contiguous, native-endian float array of nd + 1 or nd + 2 dimensions."""
+def is_channels_last(a, nd):
+    """Whether ``a`` (axes (N, C, spatial...) or (C, spatial...)) lies in memory as
+    (N, spatial..., C): C-contiguous once the channel axis is moved last, and not already
+    C-contiguous as it stands (as when C == 1)."""
+    return (not a.flags.c_contiguous
+            and np.moveaxis(a, a.ndim - nd - 1, -1).flags.c_contiguous)
+
+
+def input_array(name, x, nd, channels_last=False):
+    """``x`` as a native-endian float array of nd + 1 or nd + 2 dimensions with non-empty
+    spatial dimensions, C-contiguous or, where the caller's kernels take it, channels-last."""
     x = np.asarray(x)
     if x.dtype.newbyteorder("=") not in SUPPORTED_DTYPES:
         raise TypeError(f"{name} has dtype {x.dtype}; supported dtypes are float32 and float64")
     if x.ndim not in (nd + 1, nd + 2):
         raise ValueError(f"{name} must have shape {_layout_names(nd)}, got shape {x.shape}")
+    if 0 in x.shape[x.ndim - nd:]:
+        raise ValueError(f"{name} has shape {x.shape}: its spatial dimensions must be non-empty")
     if not x.dtype.isnative:
-        x = x.astype(x.dtype.newbyteorder("="))
+        x = x.astype(x.dtype.newbyteorder("="))  # order "K": keeps a channels-last layout
+    if channels_last and is_channels_last(x, nd):
+        return x
     return np.ascontiguousarray(x)
 
 
@@ -112,24 +125,31 @@ def shape_tuple(name, shape, nd):
     """An ``input_shape`` argument as a tuple of nd + 1 or nd + 2 non-negative ints."""
     if not isinstance(shape, (tuple, list)) or not all(_is_int(v) for v in shape):
         raise TypeError(f"{name} must be a tuple of ints, got {shape!r}")
-    if len(shape) not in (nd + 1, nd + 2) or any(v < 0 for v in shape):
-        raise ValueError(f"{name} must be a shape {_layout_names(nd)} of non-negative sizes, "
-                         f"got {tuple(shape)!r}")
+    if (len(shape) not in (nd + 1, nd + 2) or any(v < 0 for v in shape)
+            or 0 in shape[len(shape) - nd:]):
+        raise ValueError(f"{name} must be a shape {_layout_names(nd)} with non-negative sizes "
+                         f"and non-empty spatial sizes, got {tuple(shape)!r}")
     return tuple(int(v) for v in shape)
 
 
-def output_array(out, shape, dtype, *sources):
-    """A new output array, or ``out`` checked to be exactly what the kernel will write (and
-    sharing no memory with the arrays it reads)."""
+def output_array(out, shape, dtype, nd, channels_last, *sources):
+    """A new output array of ``shape`` in the given layout, or ``out`` checked to be exactly
+    what the kernel will write (and sharing no memory with the arrays it reads)."""
     if out is None:
-        return np.empty(shape, dtype)
+        if not channels_last:
+            return np.empty(shape, dtype)
+        axis = len(shape) - nd - 1
+        return np.moveaxis(np.empty(shape[:axis] + shape[axis + 1:] + shape[axis:axis + 1], dtype),
+                           -1, axis)
     if not isinstance(out, np.ndarray):
         raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}")
     if out.shape != tuple(shape):
         raise ValueError(f"out has shape {out.shape}, expected {tuple(shape)}")
     if out.dtype != dtype:
         raise TypeError(f"out has dtype {out.dtype}, expected {np.dtype(dtype)}")
-    if not out.flags.c_contiguous:
+    if channels_last and not is_channels_last(out, nd):
+        raise ValueError("out must be channels-last, like the input it is computed from")
+    if not channels_last and not out.flags.c_contiguous:
         raise ValueError("out must be C-contiguous")
     if not out.flags.writeable:
         raise ValueError("out is read-only")
@@ -143,32 +163,39 @@ def kernel_dims(spatial):
     return (1,) * (3 - len(spatial)) + tuple(spatial)
 
 
-def planes_view(a, nd):
-    """A (planes, D, H, W) view of a C-contiguous array for the kernels."""
-    planes = int(np.prod(a.shape[:a.ndim - nd], dtype=np.int64))
-    return a.reshape((planes,) + kernel_dims(a.shape[a.ndim - nd:]))
+def planes_view(a, nd, channels_last=False):
+    """The (planes, D, H, W) view the kernels take: planes = N * C for a C-contiguous array;
+    for a channels-last one planes = N and the last axis holds W * C interleaved values."""
+    if not channels_last:
+        planes = int(np.prod(a.shape[:a.ndim - nd], dtype=np.int64))
+        return a.reshape((planes,) + kernel_dims(a.shape[a.ndim - nd:]))
+    axis = a.ndim - nd - 1
+    depth, height, width = kernel_dims(a.shape[a.ndim - nd:])
+    return np.moveaxis(a, axis, -1).reshape(
+        (int(np.prod(a.shape[:axis], dtype=np.int64)), depth, height, width * a.shape[axis]))
 
 
 FLAT_INDEX_DTYPES = (np.dtype(np.int32), np.dtype(np.int64))
 COMPACT_INDEX_DTYPE = np.dtype(np.uint8)
 
 
-def index_mode(return_indices, kernel):
+def index_mode(return_indices, plan):
     """The index array a max-pooling forward returns: None, int64 (flat) or uint8 (compact)."""
     if isinstance(return_indices, str):
         if return_indices != "compact":
             raise ValueError(f"return_indices must be False, True or 'compact', "
                              f"got {return_indices!r}")
-        if math.prod(kernel) > 256:
-            raise ValueError(f"return_indices='compact' needs windows of at most 256 positions; "
-                             f"kernel_size {kernel} has {math.prod(kernel)}")
+        largest = math.prod(int(window[1].max()) for window in plan.windows)
+        if largest > 256:
+            raise ValueError(f"return_indices='compact' needs windows of at most 256 elements; "
+                             f"these windows have up to {largest}")
         return COMPACT_INDEX_DTYPE
     return np.dtype(np.int64) if flag("return_indices", return_indices) else None
 
 
-def index_array(indices, shape, compact_allowed):
-    """``indices`` as a C-contiguous native integer array of ``shape``: int32/int64 flat indices
-    or, where ``compact_allowed``, uint8 compact ones."""
+def index_array(indices, shape, compact_allowed, nd=None, channels_last=False):
+    """``indices`` as a native integer array of ``shape``, C-contiguous or channels-last:
+    int32/int64 flat indices or, where ``compact_allowed``, uint8 compact ones."""
     if not isinstance(indices, np.ndarray):
         raise TypeError(f"indices must be a numpy.ndarray, got {type(indices).__name__}")
     allowed = FLAT_INDEX_DTYPES + ((COMPACT_INDEX_DTYPE,) if compact_allowed else ())
@@ -177,7 +204,11 @@ def index_array(indices, shape, compact_allowed):
         raise TypeError(f"indices has dtype {indices.dtype}; supported dtypes are {names}")
     if indices.shape != tuple(shape):
         raise ValueError(f"indices has shape {indices.shape}, expected {tuple(shape)}")
-    return np.ascontiguousarray(indices, indices.dtype.newbyteorder("="))
+    indices = indices.astype(indices.dtype.newbyteorder("="), copy=False)
+    if not channels_last:
+        return np.ascontiguousarray(indices)
+    axis = indices.ndim - nd - 1
+    return np.moveaxis(np.ascontiguousarray(np.moveaxis(indices, axis, -1)), -1, axis)
 
 
 def unpool_size(spatial, kernel, stride, padding, output_size):
@@ -232,7 +263,8 @@ class PoolPlan(NamedTuple):
     out_spatial: tuple  # output sizes of the real spatial dimensions
     windows: tuple      # D, H, W: (3, out) intp: first in-bounds tap, tap count, divisor factor
     coverage: tuple     # D, H, W: (2, in) intp: the windows whose span holds each input index
-    dilation: tuple     # D, H, W
+    dilation: tuple     # D, H, W (for channels-last, W's is multiplied by channels)
+    channels: int       # C for a channels-last array, else 1
     scale: int          # divisor_override, or 1
 
 
@@ -242,19 +274,51 @@ def _frozen(*rows):
     return table
 
 
+def _dimension_tables(size, start, first, taps, factor, span_end):
+    """The window table and the coverage table of one dimension. Windows are given by their
+    span [start, span_end) (monotone in the output index), first in-bounds tap, tap count and
+    divisor factor; input i is covered by the contiguous range of windows whose span holds it."""
+    index = np.arange(size)
+    first_window = np.searchsorted(span_end, index, side="right")
+    end_window = np.searchsorted(start, index, side="right")
+    return (_frozen(first, taps, factor),
+            _frozen(first_window, np.maximum(first_window, end_window)))
+
+
+def _plan(out_spatial, tables, dilation, channels, scale=1):
+    """A PoolPlan from per-dimension (window, coverage) tables, with the leading unit
+    dimensions of the (D, H, W) kernels added.
+
+    For a channels-last array the kernels' last axis interleaves W and C (position w * C + c),
+    so its tables list one window per (ow, c), taps C times further apart, and the coverage of
+    each (w, c) steps through the windows of channel c only (every C-th entry).
+    """
+    dilation = list(dilation)
+    if channels > 1:
+        c = np.arange(channels)
+        (first, taps, factor), (begin, end) = tables[-1]
+        tables[-1] = (_frozen((first[:, None] * channels + c).ravel(),
+                              np.repeat(taps, channels), np.repeat(factor, channels)),
+                      _frozen((begin[:, None] * channels + c).ravel(),
+                              (end[:, None] * channels + c).ravel()))
+        dilation[-1] *= channels
+    unit = 3 - len(out_spatial)
+    return PoolPlan(tuple(out_spatial), (_frozen(0, 1, 1),) * unit + tuple(w for w, _ in tables),
+                    (_frozen(0, 1),) * unit + tuple(c for _, c in tables),
+                    (1,) * unit + tuple(dilation), channels, scale)
+
+
 @functools.lru_cache(maxsize=512)
 def pool_plan(spatial, kernel, stride, padding, dilation, ceil_mode, count_include_pad=True,
-              divisor_override=None):
+              divisor_override=None, channels=1):
     """Output sizes and window tables for pooling over ``spatial`` (normalised arguments).
 
     Window o along a dimension has taps at ``o * stride - padding + j * dilation`` for j in
     [0, kernel); only in-bounds taps are listed (padding never reaches the kernels). The
     divisor factor is the window's size clipped to input + padding (count_include_pad), its
-    number of in-bounds taps, or 1 when divisor_override is given. The coverage of input i is
-    the contiguous range of windows whose span [start, last tap] contains it: every window
-    that can hold i (the max-pool gather then checks the recorded winner).
+    number of in-bounds taps, or 1 when divisor_override is given.
     """
-    out_spatial, windows, coverage = [], [], []
+    out_spatial, tables = [], []
     for size, k, s, p, d in zip(spatial, kernel, stride, padding, dilation):
         out = pooled_size("input", size, k, s, p, d, ceil_mode)
         start = np.arange(out) * s - p
@@ -267,17 +331,31 @@ def pool_plan(spatial, kernel, stride, padding, dilation, ceil_mode, count_inclu
             factor = np.minimum(start + k, size + p) - start
         else:
             factor = taps
-        span_end = start + (k - 1) * d + 1
-        index = np.arange(size)
-        first_window = np.searchsorted(span_end, index, side="right")
-        end_window = np.searchsorted(start, index, side="right")
         out_spatial.append(out)
-        windows.append(_frozen(first, taps, factor))
-        coverage.append(_frozen(first_window, np.maximum(first_window, end_window)))
-    unit = 3 - len(spatial)  # leading unit dimensions of the (D, H, W) kernels
-    return PoolPlan(tuple(out_spatial), (_frozen(0, 1, 1),) * unit + tuple(windows),
-                    (_frozen(0, 1),) * unit + tuple(coverage), (1,) * unit + tuple(dilation),
-                    divisor_override or 1)
+        tables.append(_dimension_tables(size, start, first, taps, factor,
+                                        start + (k - 1) * d + 1))
+    return _plan(out_spatial, tables, dilation, channels, divisor_override or 1)
+
+
+@functools.lru_cache(maxsize=512)
+def adaptive_plan(spatial, out_spatial, channels=1):
+    """Window tables for adaptive pooling: output o of n covers [floor(o * in / n),
+    ceil((o + 1) * in / n)), in integer arithmetic; the divisor is the window's size."""
+    tables = []
+    for size, out in zip(spatial, out_spatial):
+        o = np.arange(out)
+        start, end = o * size // out, -(-(o + 1) * size // out)
+        tables.append(_dimension_tables(size, start, start, end - start, end - start, end))
+    return _plan(out_spatial, tables, (1,) * len(spatial), channels)
+
+
+def adaptive_output_size(output_size, spatial):
+    """``output_size`` (an int, or one int or None per dimension; None keeps that input size)
+    as a tuple of ints >= 1."""
+    nd = len(spatial)
+    if isinstance(output_size, (tuple, list)) and len(output_size) == nd:
+        output_size = tuple(n if v is None else v for v, n in zip(output_size, spatial))
+    return spatial_tuple("output_size", output_size, nd, 1)
 
 
 def window_arguments(nd, kernel_size, stride, padding, dilation):

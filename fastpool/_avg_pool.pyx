@@ -1,11 +1,13 @@
 """Average pooling kernels, forward and backward.
 
 Layout: arrays are (planes, D, H, W), C-contiguous (planes = N * C; 2-D pooling has D = 1,
-1-D has D = H = 1). Windows come as per-dimension tables built by fastpool._arguments.pool_plan:
-window o covers inputs ``w*[0, o]`` to ``w*[0, o] + w*[1, o]`` (exclusive) and ``w*[2, o]`` is
-its factor of the divisor, so a window's average is its sum / (scale * wd[2] * wh[2] * ww[2]).
-Padding adds zeros, so it adds nothing to the sum. ``c*[0, i]:c*[1, i]`` is the range of
-windows containing input index i.
+1-D has D = H = 1; for a channels-last array planes = N and W holds w * C + c, channels
+innermost). Windows come as per-dimension tables built by fastpool._arguments: window o has
+``w*[1, o]`` in-bounds taps from ``w*[0, o]``, one every ``d*`` (1, or C along a channels-last
+W), and ``w*[2, o]`` is its factor of the divisor, so its average is its sum /
+(scale * wd[2] * wh[2] * ww[2]). Padding adds zeros, so it adds nothing to the sum.
+``c*[0, i]:c*[1, i]`` is the range of windows containing input index i, stepping by
+``channels`` along W (only the windows of i's own channel).
 
 Parallelism: one flat prange over output rows (forward) or input rows (backward), so that few
 planes with large images still use every thread. Each row is written by exactly one thread and
@@ -26,9 +28,11 @@ from fastpool._kernel_common cimport real
 
 def forward(const real[:, :, :, ::1] x, real[:, :, :, ::1] out,
             const Py_ssize_t[:, ::1] wd, const Py_ssize_t[:, ::1] wh,
-            const Py_ssize_t[:, ::1] ww, Py_ssize_t scale, int num_threads):
+            const Py_ssize_t[:, ::1] ww, Py_ssize_t dd, Py_ssize_t dh, Py_ssize_t dw,
+            Py_ssize_t scale, int num_threads):
     cdef Py_ssize_t out_d = out.shape[1], out_h = out.shape[2], out_w = out.shape[3]
-    cdef Py_ssize_t row, plane, od, oh, ow, d, h, w, divisor_dh
+    cdef Py_ssize_t row, plane, od, oh, ow, jd, jh, jw, divisor_dh
+    cdef const real* source
     cdef real total
     with nogil:
         for row in prange(out.shape[0] * out_d * out_h, num_threads=num_threads,
@@ -38,10 +42,12 @@ def forward(const real[:, :, :, ::1] x, real[:, :, :, ::1] out,
             divisor_dh = scale * wd[2, od] * wh[2, oh]
             for ow in range(out_w):
                 total = 0
-                for d in range(wd[0, od], wd[0, od] + wd[1, od]):
-                    for h in range(wh[0, oh], wh[0, oh] + wh[1, oh]):
-                        for w in range(ww[0, ow], ww[0, ow] + ww[1, ow]):
-                            total = total + x[plane, d, h, w]
+                for jd in range(wd[1, od]):
+                    for jh in range(wh[1, oh]):
+                        # a pointer per window row keeps index arithmetic out of the tap loop
+                        source = &x[plane, wd[0, od] + jd * dd, wh[0, oh] + jh * dh, 0]
+                        for jw in range(ww[1, ow]):
+                            total = total + source[ww[0, ow] + jw * dw]
                 out[plane, od, oh, ow] = total / <real>(divisor_dh * ww[2, ow])
 
 
@@ -49,7 +55,7 @@ def backward(const real[:, :, :, ::1] grad_output, real[:, :, :, ::1] grad_input
              const Py_ssize_t[:, ::1] wd, const Py_ssize_t[:, ::1] wh,
              const Py_ssize_t[:, ::1] ww, const Py_ssize_t[:, ::1] cd,
              const Py_ssize_t[:, ::1] ch, const Py_ssize_t[:, ::1] cw,
-             Py_ssize_t scale, int num_threads):
+             Py_ssize_t channels, Py_ssize_t scale, int num_threads):
     cdef Py_ssize_t in_d = grad_input.shape[1], in_h = grad_input.shape[2]
     cdef Py_ssize_t in_w = grad_input.shape[3]
     cdef Py_ssize_t row, plane, od, oh, ow, d, h, w, divisor_dh
@@ -63,7 +69,9 @@ def backward(const real[:, :, :, ::1] grad_output, real[:, :, :, ::1] grad_input
                 for od in range(cd[0, d], cd[1, d]):
                     for oh in range(ch[0, h], ch[1, h]):
                         divisor_dh = scale * wd[2, od] * wh[2, oh]
-                        for ow in range(cw[0, w], cw[1, w]):
+                        ow = cw[0, w]
+                        while ow < cw[1, w]:
                             total = total + grad_output[plane, od, oh, ow] / <real>(
                                 divisor_dh * ww[2, ow])
+                            ow = ow + channels
                 grad_input[plane, d, h, w] = total

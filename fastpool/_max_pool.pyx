@@ -57,7 +57,7 @@ def forward(const real[:, :, :, ::1] x, real[:, :, :, ::1] out,
             recorded_index[:, :, :, ::1] indices, bint store_indices,
             const Py_ssize_t[:, ::1] wd, const Py_ssize_t[:, ::1] wh,
             const Py_ssize_t[:, ::1] ww, Py_ssize_t dd, Py_ssize_t dh, Py_ssize_t dw,
-            int num_threads):
+            Py_ssize_t channels, int num_threads):
     cdef Py_ssize_t out_d = out.shape[1], out_h = out.shape[2], out_w = out.shape[3]
     cdef Py_ssize_t in_h = x.shape[2], in_w = x.shape[3]
     cdef Py_ssize_t row, plane, od, oh, ow, jd, jh, jw, td, th, tw, rank, winner
@@ -94,7 +94,7 @@ def forward(const real[:, :, :, ::1] x, real[:, :, :, ::1] out,
                         jd, jh, jw = winner // (th * tw), (winner // tw) % th, winner % tw
                         indices[plane, od, oh, ow] = (
                             ((wd[0, od] + jd * dd) * in_h + wh[0, oh] + jh * dh) * in_w
-                            + ww[0, ow] + jw * dw)
+                            + ww[0, ow] + jw * dw) // channels
 
 
 def backward(const real[:, :, :, ::1] grad_output, const any_index[:, :, :, ::1] indices,
@@ -102,7 +102,7 @@ def backward(const real[:, :, :, ::1] grad_output, const any_index[:, :, :, ::1]
              const Py_ssize_t[:, ::1] wd, const Py_ssize_t[:, ::1] wh,
              const Py_ssize_t[:, ::1] ww, const Py_ssize_t[:, ::1] cd,
              const Py_ssize_t[:, ::1] ch, Py_ssize_t dd, Py_ssize_t dh, Py_ssize_t dw,
-             Py_ssize_t band_rows, int num_threads):
+             Py_ssize_t channels, Py_ssize_t band_rows, int num_threads):
     cdef Py_ssize_t in_d = grad_input.shape[1], in_h = grad_input.shape[2]
     cdef Py_ssize_t in_w = grad_input.shape[3], rows = in_d * in_h
     cdef Py_ssize_t out_d = grad_output.shape[1], out_h = grad_output.shape[2]
@@ -139,25 +139,26 @@ def backward(const real[:, :, :, ::1] grad_output, const any_index[:, :, :, ::1]
                                        + wh[0, oh] + (rank // ww[1, ow]) % wh[1, oh] * dh) * in_w
                                       + ww[0, ow] + rank % ww[1, ow] * dw)
                         else:
-                            winner = indices[plane, od, oh, ow]
+                            winner = indices[plane, od, oh, ow] * channels + ow % channels
                         if lo <= winner < hi:
                             grad[winner] = grad[winner] + grad_output[plane, od, oh, ow]
 
 
-cdef inline bint valid_index(any_index index, Py_ssize_t od, Py_ssize_t oh, Py_ssize_t ow,
+cdef inline bint valid_index(any_index recorded, Py_ssize_t od, Py_ssize_t oh, Py_ssize_t ow,
                              const Py_ssize_t[:, ::1] wd, const Py_ssize_t[:, ::1] wh,
                              const Py_ssize_t[:, ::1] ww, Py_ssize_t dd, Py_ssize_t dh,
-                             Py_ssize_t dw, Py_ssize_t in_h, Py_ssize_t in_w,
-                             Py_ssize_t plane_size) noexcept nogil:
-    """Whether ``index`` is what forward could have recorded for window (od, oh, ow)."""
-    cdef Py_ssize_t taps = wd[1, od] * wh[1, oh] * ww[1, ow]
+                             Py_ssize_t dw, Py_ssize_t channels, Py_ssize_t in_h,
+                             Py_ssize_t in_w, Py_ssize_t plane_size) noexcept nogil:
+    """Whether ``recorded`` is what forward could have written for window (od, oh, ow)."""
+    cdef Py_ssize_t taps = wd[1, od] * wh[1, oh] * ww[1, ow], index
     if any_index is uint8_t:
-        return index < taps or (taps == 0 and index == 0)
+        return recorded < taps or (taps == 0 and recorded == 0)
     else:
         if taps == 0:
-            return index == -1
-        if index < 0 or index >= plane_size:
+            return recorded == -1
+        if recorded < 0 or recorded >= plane_size // channels:
             return False
+        index = recorded * channels + ow % channels  # position in the kernels' W * C row
         return (is_tap(index // (in_h * in_w), wd, od, dd)
                 and is_tap((index // in_w) % in_h, wh, oh, dh)
                 and is_tap(index % in_w, ww, ow, dw))
@@ -166,8 +167,8 @@ cdef inline bint valid_index(any_index index, Py_ssize_t od, Py_ssize_t oh, Py_s
 def first_invalid_index(const any_index[:, :, :, ::1] indices,
                         const Py_ssize_t[:, ::1] wd, const Py_ssize_t[:, ::1] wh,
                         const Py_ssize_t[:, ::1] ww, Py_ssize_t dd, Py_ssize_t dh,
-                        Py_ssize_t dw, Py_ssize_t in_d, Py_ssize_t in_h, Py_ssize_t in_w,
-                        int num_threads):
+                        Py_ssize_t dw, Py_ssize_t channels, Py_ssize_t in_d, Py_ssize_t in_h,
+                        Py_ssize_t in_w, int num_threads):
     """The flat position (in ``indices``) of the first index that does not name a tap of its
     own window, or -1 when all are valid."""
     cdef Py_ssize_t out_d = indices.shape[1], out_h = indices.shape[2], out_w = indices.shape[3]
@@ -179,14 +180,14 @@ def first_invalid_index(const any_index[:, :, :, ::1] indices,
             plane, od, oh = row // (out_d * out_h), (row // out_h) % out_d, row % out_h
             for ow in range(out_w):
                 if not valid_index(indices[plane, od, oh, ow], od, oh, ow, wd, wh, ww,
-                                   dd, dh, dw, in_h, in_w, in_d * in_h * in_w):
+                                   dd, dh, dw, channels, in_h, in_w, in_d * in_h * in_w):
                     invalid += 1
         if invalid:
             for position in range(indices.shape[0] * out_d * out_h * out_w):
                 row, ow = position // out_w, position % out_w
                 plane, od, oh = row // (out_d * out_h), (row // out_h) % out_d, row % out_h
                 if not valid_index(indices[plane, od, oh, ow], od, oh, ow, wd, wh, ww,
-                                   dd, dh, dw, in_h, in_w, in_d * in_h * in_w):
+                                   dd, dh, dw, channels, in_h, in_w, in_d * in_h * in_w):
                     first = position
                     break
     return first

@@ -89,13 +89,24 @@ def _planes(a, nd):
     return a.reshape((int(np.prod(a.shape[:a.ndim - nd])),) + a.shape[a.ndim - nd:])
 
 
-def _max_pool_nd(nd, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
-    x = args.input_array("x", x, nd)
-    arguments = args.max_arguments(nd, kernel_size, stride, padding, dilation, ceil_mode)
-    index_dtype = args.index_mode(return_indices, arguments[0])
+def _adaptive_windows(spatial, out_spatial):
+    """Yield (output index, the window's input positions in row-major order) for adaptive
+    pooling: output o of n covers [floor(o * in / n), ceil((o + 1) * in / n))."""
+    for index in itertools.product(*(range(o) for o in out_spatial)):
+        ranges = [range(o * n // out, -(-(o + 1) * n // out))
+                  for o, n, out in zip(index, spatial, out_spatial)]
+        yield index, list(itertools.product(*ranges))
+
+
+def _stack(planes, positions):
+    """The values at ``positions`` of every plane, as (planes, len(positions))."""
+    return np.stack([planes[(slice(None),) + position] for position in positions], 1)
+
+
+def _max_over(x, nd, windows, index_dtype):
+    """Max pooling of ``x`` over the (output index, positions) list ``windows``."""
     spatial = x.shape[x.ndim - nd:]
     planes = _planes(x, nd)
-    windows = list(_max_windows(spatial, *arguments))
     out_spatial = tuple(np.add(windows[-1][0], 1))
     values = np.empty((len(planes),) + out_spatial, x.dtype)
     flat = np.empty((len(planes),) + out_spatial, np.int64)
@@ -105,7 +116,7 @@ def _max_pool_nd(nd, x, kernel_size, stride, padding, dilation, ceil_mode, retur
         if not positions:
             values[where], flat[where] = -np.inf, -1
             continue
-        window = np.stack([planes[(slice(None),) + position] for position in positions], 1)
+        window = _stack(planes, positions)
         winner = _winners(window)
         values[where] = window[np.arange(len(planes)), winner]
         flat[where] = np.ravel_multi_index(np.array(positions).T, spatial)[winner]
@@ -116,15 +127,13 @@ def _max_pool_nd(nd, x, kernel_size, stride, padding, dilation, ceil_mode, retur
     return values.reshape(shape), (flat if index_dtype == np.int64 else rank).reshape(shape)
 
 
-def _max_pool_backward_nd(nd, grad_output, indices, input_shape, kernel_size, stride, padding,
-                          dilation, ceil_mode):
-    grad_output = args.input_array("grad_output", grad_output, nd)
-    arguments = args.max_arguments(nd, kernel_size, stride, padding, dilation, ceil_mode)
+def _max_backward_over(grad_output, indices, input_shape, nd, windows):
+    """The scatter transpose of max pooling over ``windows``, in output order."""
     spatial = tuple(input_shape[len(input_shape) - nd:])
     g, idx = _planes(grad_output, nd), _planes(np.asarray(indices), nd)
     grad = np.zeros((len(g), int(np.prod(spatial))), grad_output.dtype)
     rows = np.arange(len(g))
-    for index, positions in _max_windows(spatial, *arguments):  # scatter, in output order
+    for index, positions in windows:
         where = (slice(None),) + index
         if not positions:
             continue  # a window without elements has no winner
@@ -134,6 +143,61 @@ def _max_pool_backward_nd(nd, grad_output, indices, input_shape, kernel_size, st
             target = idx[where]
         grad[rows, target] += g[where]
     return grad.reshape(input_shape)
+
+
+def _max_pool_nd(nd, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
+    x = args.input_array("x", x, nd)
+    arguments = args.max_arguments(nd, kernel_size, stride, padding, dilation, ceil_mode)
+    spatial = x.shape[x.ndim - nd:]
+    index_dtype = args.index_mode(return_indices, args.pool_plan(spatial, *arguments))
+    return _max_over(x, nd, list(_max_windows(spatial, *arguments)), index_dtype)
+
+
+def _max_pool_backward_nd(nd, grad_output, indices, input_shape, kernel_size, stride, padding,
+                          dilation, ceil_mode):
+    grad_output = args.input_array("grad_output", grad_output, nd)
+    arguments = args.max_arguments(nd, kernel_size, stride, padding, dilation, ceil_mode)
+    spatial = tuple(input_shape[len(input_shape) - nd:])
+    return _max_backward_over(grad_output, indices, input_shape, nd,
+                              _max_windows(spatial, *arguments))
+
+
+def _adaptive_avg_pool_nd(nd, x, output_size):
+    x = args.input_array("x", x, nd)
+    spatial = x.shape[x.ndim - nd:]
+    out_spatial = args.adaptive_output_size(output_size, spatial)
+    planes = _planes(x, nd)
+    out = np.empty((len(planes),) + out_spatial, x.dtype)
+    for index, positions in _adaptive_windows(spatial, out_spatial):
+        out[(slice(None),) + index] = _stack(planes, positions).sum(axis=1) / len(positions)
+    return out.reshape(x.shape[:x.ndim - nd] + out_spatial)
+
+
+def _adaptive_avg_pool_backward_nd(nd, grad_output, input_shape):
+    grad_output = args.input_array("grad_output", grad_output, nd)
+    spatial = tuple(input_shape[len(input_shape) - nd:])
+    g = _planes(grad_output, nd)
+    grad = np.zeros((len(g),) + spatial, grad_output.dtype)
+    for index, positions in _adaptive_windows(spatial, g.shape[1:]):
+        for position in positions:
+            grad[(slice(None),) + position] += g[(slice(None),) + index] / len(positions)
+    return grad.reshape(input_shape)
+
+
+def _adaptive_max_pool_nd(nd, x, output_size, return_indices):
+    x = args.input_array("x", x, nd)
+    spatial = x.shape[x.ndim - nd:]
+    out_spatial = args.adaptive_output_size(output_size, spatial)
+    index_dtype = args.index_mode(return_indices, args.adaptive_plan(spatial, out_spatial))
+    return _max_over(x, nd, list(_adaptive_windows(spatial, out_spatial)), index_dtype)
+
+
+def _adaptive_max_pool_backward_nd(nd, grad_output, indices, input_shape):
+    grad_output = args.input_array("grad_output", grad_output, nd)
+    spatial = tuple(input_shape[len(input_shape) - nd:])
+    out_spatial = grad_output.shape[grad_output.ndim - nd:]
+    return _max_backward_over(grad_output, indices, input_shape, nd,
+                              _adaptive_windows(spatial, out_spatial))
 
 
 def _max_unpool_nd(nd, x, indices, kernel_size, stride, padding, output_size):
@@ -230,3 +294,51 @@ def max_unpool2d(x, indices, kernel_size, stride=None, padding=0, output_size=No
 
 def max_unpool3d(x, indices, kernel_size, stride=None, padding=0, output_size=None):
     return _max_unpool_nd(3, x, indices, kernel_size, stride, padding, output_size)
+
+
+def adaptive_avg_pool1d(x, output_size):
+    return _adaptive_avg_pool_nd(1, x, output_size)
+
+
+def adaptive_avg_pool1d_backward(grad_output, input_shape):
+    return _adaptive_avg_pool_backward_nd(1, grad_output, input_shape)
+
+
+def adaptive_max_pool1d(x, output_size, return_indices=False):
+    return _adaptive_max_pool_nd(1, x, output_size, return_indices)
+
+
+def adaptive_max_pool1d_backward(grad_output, indices, input_shape):
+    return _adaptive_max_pool_backward_nd(1, grad_output, indices, input_shape)
+
+
+def adaptive_avg_pool2d(x, output_size):
+    return _adaptive_avg_pool_nd(2, x, output_size)
+
+
+def adaptive_avg_pool2d_backward(grad_output, input_shape):
+    return _adaptive_avg_pool_backward_nd(2, grad_output, input_shape)
+
+
+def adaptive_max_pool2d(x, output_size, return_indices=False):
+    return _adaptive_max_pool_nd(2, x, output_size, return_indices)
+
+
+def adaptive_max_pool2d_backward(grad_output, indices, input_shape):
+    return _adaptive_max_pool_backward_nd(2, grad_output, indices, input_shape)
+
+
+def adaptive_avg_pool3d(x, output_size):
+    return _adaptive_avg_pool_nd(3, x, output_size)
+
+
+def adaptive_avg_pool3d_backward(grad_output, input_shape):
+    return _adaptive_avg_pool_backward_nd(3, grad_output, input_shape)
+
+
+def adaptive_max_pool3d(x, output_size, return_indices=False):
+    return _adaptive_max_pool_nd(3, x, output_size, return_indices)
+
+
+def adaptive_max_pool3d_backward(grad_output, indices, input_shape):
+    return _adaptive_max_pool_backward_nd(3, grad_output, indices, input_shape)

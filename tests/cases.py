@@ -77,3 +77,20 @@ def numeric_gradient(forward, x, g, h):
         step[index] = h
         numeric[index] = (np.vdot(forward(x + step), g) - np.vdot(forward(x - step), g)) / (2 * h)
     return numeric
+
+
+def adaptive_cases(nd, count=120):
+    """Adaptive-pooling cases: output sizes smaller than, equal to and larger than the input,
+    an int or one entry per dimension (None keeps that input size)."""
+    rng = random.Random(f"adaptive{nd}")
+    cases = []
+    for i in range(count):
+        spatial = tuple(rng.randint(1, 9) for _ in range(nd))
+        relation = i % 3  # 0: smaller or equal, 1: equal, 2: larger
+        sizes = tuple(n if relation == 1 else rng.randint(1, n) if relation == 0
+                      else rng.randint(n + 1, n + 5) for n in spatial)
+        output_size = sizes[0] if len(set(sizes)) == 1 and rng.random() < 0.5 else sizes
+        if isinstance(output_size, tuple) and relation == 1 and rng.random() < 0.5:
+            output_size = tuple(None if rng.random() < 0.5 else v for v in output_size)
+        cases.append(Case(rng.choice(BATCHES) + spatial, dict(output_size=output_size)))
+    return cases

@@ -43,7 +43,7 @@ BAD_CALLS = [
     ("avg_pool2d", (X, 2), dict(out=[[0.0]]), TypeError, "out must be a numpy.ndarray"),
     ("avg_pool2d", (X, 1), dict(out=X), ValueError, "out overlaps an input array"),
     ("avg_pool2d_backward", (G, (2, 3, 8, 8), 3), {}, ValueError, "grad_output has shape (2, 3, 4, 4), but"),
-    ("avg_pool2d_backward", (G, (8,), 2), {}, ValueError, "input_shape must be a shape (N, C, H, W) or (C, H, W) of non-negative sizes, got (8,)"),
+    ("avg_pool2d_backward", (G, (8,), 2), {}, ValueError, "input_shape must be a shape (N, C, H, W) or (C, H, W) with non-negative sizes and non-empty spatial sizes, got (8,)"),
     ("avg_pool2d_backward", (G, (2, 3, -8, 8), 2), {}, ValueError, "got (2, 3, -8, 8)"),
     ("avg_pool2d_backward", (G, "2, 3, 8, 8", 2), {}, TypeError, "input_shape must be a tuple of ints"),
     ("avg_pool2d_backward", (G.astype(np.int64), (2, 3, 8, 8), 2), {}, TypeError, "grad_output has dtype int64"),

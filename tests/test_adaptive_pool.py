@@ -1,0 +1,120 @@
+"""Adaptive average and max pooling, 1-D to 3-D: against the reference, gradients, global
+pooling, errors."""
+
+import numpy as np
+import pytest
+
+import fastpool
+from fastpool import reference
+from cases import adaptive_cases, numeric_gradient, random_array
+
+CASES = {nd: adaptive_cases(nd) for nd in (1, 2, 3)}
+TOLERANCE = {np.float32: dict(rtol=1e-5, atol=1e-6), np.float64: dict(rtol=1e-12, atol=1e-13)}
+
+
+def _pair(module, kind, nd):
+    name = f"adaptive_{kind}_pool{nd}d"
+    return getattr(module, name), getattr(module, name + "_backward")
+
+
+def _ties_and_nan(shape, dtype, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 4, shape).astype(dtype)
+    if seed % 4 == 0 and x.size:
+        x.reshape(-1)[rng.integers(x.size, size=2)] = np.nan
+    return x
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("nd", [1, 2, 3])
+def test_adaptive_avg_matches_reference_and_is_adjoint(nd, dtype):
+    (forward, backward), (ref_forward, ref_backward) = (_pair(m, "avg", nd)
+                                                        for m in (fastpool, reference))
+    for i, case in enumerate(CASES[nd]):
+        message = case.describe(forward.__name__) + f" [{np.dtype(dtype)}]"
+        x = random_array(case.shape, dtype, seed=i)
+        y = forward(x, **case.kwargs)
+        np.testing.assert_allclose(y, ref_forward(x, **case.kwargs), err_msg=message,
+                                   **TOLERANCE[dtype])
+        g = random_array(y.shape, dtype, seed=i + 1)
+        grad = backward(g, case.shape)
+        assert grad.shape == case.shape and grad.dtype == dtype, message
+        np.testing.assert_allclose(grad, ref_backward(g, case.shape), err_msg=message,
+                                   **TOLERANCE[dtype])
+        if dtype == np.float64:
+            assert abs(np.vdot(y, g) - np.vdot(x, grad)) <= 1e-12 * np.vdot(abs(y), abs(g))
+
+
+@pytest.mark.parametrize("return_indices", [True, "compact"])
+@pytest.mark.parametrize("nd", [1, 2, 3])
+def test_adaptive_max_matches_reference(nd, return_indices):
+    (forward, backward), (ref_forward, ref_backward) = (_pair(m, "max", nd)
+                                                        for m in (fastpool, reference))
+    for i, case in enumerate(CASES[nd]):
+        message = case.describe(forward.__name__) + f" [{return_indices!r}]"
+        x = _ties_and_nan(case.shape, np.float32, seed=i)
+        y, indices = forward(x, **case.kwargs, return_indices=return_indices)
+        expected_y, expected_indices = ref_forward(x, **case.kwargs,
+                                                   return_indices=return_indices)
+        np.testing.assert_array_equal(y, expected_y, err_msg=message)
+        np.testing.assert_array_equal(indices, expected_indices, err_msg=message)
+        g = random_array(y.shape, np.float32, seed=i + 1)
+        np.testing.assert_array_equal(backward(g, indices, case.shape),
+                                      ref_backward(g, indices, case.shape), err_msg=message)
+
+
+def test_adaptive_avg_gradient_by_finite_differences():
+    x = random_array((1, 2, 5, 7), np.float64, seed=3)
+    g = random_array((1, 2, 3, 4), np.float64, seed=4)
+    grad = fastpool.adaptive_avg_pool2d_backward(g, x.shape)
+    numeric = numeric_gradient(lambda x: fastpool.adaptive_avg_pool2d(x, (3, 4)), x, g, 1e-6)
+    np.testing.assert_allclose(grad, numeric, rtol=1e-7, atol=1e-8)
+
+
+def test_overlapping_adaptive_windows():
+    """5 -> 3 gives windows [0, 2), [1, 4), [3, 5): inputs 1 and 3 lie in two windows each."""
+    x = np.arange(5.0).reshape(1, 1, 5)
+    np.testing.assert_array_equal(fastpool.adaptive_avg_pool1d(x, 3)[0, 0], [0.5, 2.0, 3.5])
+    grad = fastpool.adaptive_avg_pool1d_backward(np.ones((1, 1, 3)), x.shape)
+    np.testing.assert_allclose(grad[0, 0], [1 / 2, 1 / 2 + 1 / 3, 1 / 3, 1 / 3 + 1 / 2, 1 / 2])
+
+
+@pytest.mark.parametrize("shape", [(4, 64, 7, 7), (1, 3, 301, 203), (2, 5, 1, 1)])
+def test_global_pooling(shape):
+    x = random_array(shape, np.float64, seed=5)
+    np.testing.assert_allclose(fastpool.adaptive_avg_pool2d(x, 1)[..., 0, 0],
+                               x.mean(axis=(2, 3)), rtol=1e-12)
+    y, indices = fastpool.adaptive_max_pool2d(x, 1, return_indices=True)
+    np.testing.assert_array_equal(y[..., 0, 0], x.max(axis=(2, 3)))
+    np.testing.assert_array_equal(indices[..., 0, 0],
+                                  x.reshape(shape[:2] + (-1,)).argmax(axis=2))
+
+
+def test_none_keeps_the_input_size():
+    x = random_array((2, 3, 6, 5), np.float32)
+    assert fastpool.adaptive_avg_pool2d(x, (None, 2)).shape == (2, 3, 6, 2)
+    assert fastpool.adaptive_max_pool2d(x, (4, None)).shape == (2, 3, 4, 5)
+
+
+@pytest.mark.parametrize("output_size, error, fragment", [
+    (0, ValueError, "output_size must be >= 1, got 0"),
+    ((2, -1), ValueError, "output_size must be >= 1, got (2, -1)"),
+    ((2, 2, 2), ValueError, "output_size must be an int or a sequence of 2 ints, got (2, 2, 2)"),
+    (2.5, TypeError, "output_size must be an int or a sequence of 2 ints, got 2.5"),
+    ("2", TypeError, "output_size"),
+])
+def test_bad_output_size(output_size, error, fragment):
+    x = np.zeros((1, 1, 4, 4))
+    for function in (fastpool.adaptive_avg_pool2d, fastpool.adaptive_max_pool2d):
+        with pytest.raises(error) as raised:
+            function(x, output_size)
+        assert fragment in str(raised.value)
+
+
+def test_adaptive_backward_checks_shapes_and_indices():
+    g = np.zeros((1, 2, 3, 3))
+    with pytest.raises(ValueError, match=r"grad_output has shape \(1, 2, 3, 3\), but"):
+        fastpool.adaptive_avg_pool2d_backward(g, (1, 3, 6, 6))
+    _, indices = fastpool.adaptive_max_pool2d(np.zeros((1, 2, 6, 6)), 3, return_indices=True)
+    with pytest.raises(ValueError, match="does not name an element of its pooling window"):
+        fastpool.adaptive_max_pool2d_backward(g, indices[:, :, ::-1].copy(), (1, 2, 6, 6))
