@@ -10,7 +10,7 @@ and the adaptive functions share these code paths: lower dimensions are unit dim
 import numpy as np
 
 from . import _arguments as args
-from . import _avg_pool, _max_pool
+from . import _avg_pool, _global_pool, _max_pool
 from ._docstrings import (ADAPTIVE_AVG, ADAPTIVE_AVG_BACKWARD, ADAPTIVE_MAX,
                           ADAPTIVE_MAX_BACKWARD, AVG, AVG_BACKWARD, MAX, MAX_BACKWARD, UNPOOL,
                           documented)
@@ -37,6 +37,10 @@ class _Pooling:
     def view(self, a):
         return args.planes_view(a, self.nd, self.channels_last)
 
+    def global_planes(self):
+        """The input as (planes, plane_size), for the global-pooling kernels."""
+        return self.x.reshape(int(np.prod(self.batch)), int(np.prod(self.spatial)))
+
     def position(self, flat, a):
         """The (N, C, spatial...) position of element ``flat`` of ``view(a)``."""
         if not self.channels_last:
@@ -54,6 +58,12 @@ def _avg_forward(x, nd, make_plan, out, num_threads):
     call = _Pooling("x", x, nd)
     plan = make_plan(call.spatial, call.channels)
     result = call.output(out, call.batch + plan.out_spatial)
+    if plan.is_global(call.spatial):
+        planes = call.global_planes()
+        _global_pool.mean(planes, result.reshape(-1), np.empty(
+            len(planes) * args.chunk_count(planes.shape[1]), result.dtype), args.GLOBAL_CHUNK,
+            plan.divisor(), args.thread_count(num_threads, call.x.size))
+        return result
     _avg_pool.forward(call.view(call.x), call.view(result), *plan.windows, *plan.dilation,
                       plan.scale, args.thread_count(num_threads, result.size))
     return result
@@ -76,15 +86,23 @@ def _max_forward(x, nd, make_plan, return_indices, out, num_threads):
     plan = make_plan(call.spatial, call.channels)
     index_dtype = args.index_mode(return_indices, plan)
     result = call.output(out, call.batch + plan.out_spatial)
-    threads = args.thread_count(num_threads, result.size)
-    if index_dtype is None:
-        _max_pool.forward(call.view(call.x), call.view(result), _NO_INDICES, False,
-                          *plan.windows, *plan.dilation, plan.channels, threads)
-        return result
-    indices = args.output_array(None, result.shape, index_dtype, nd, call.channels_last)
-    _max_pool.forward(call.view(call.x), call.view(result), call.view(indices), True,
-                      *plan.windows, *plan.dilation, plan.channels, threads)
-    return result, indices
+    indices = None if index_dtype is None else \
+        args.output_array(None, result.shape, index_dtype, nd, call.channels_last)
+    if plan.is_global(call.spatial) and np.prod(call.spatial) >= args.GLOBAL_MAX_MIN_SIZE:
+        planes = call.global_planes()
+        chunks = len(planes) * args.chunk_count(planes.shape[1])
+        flat = indices.reshape(-1) if index_dtype == np.int64 else np.empty(len(planes), np.int64)
+        _global_pool.maximum(planes, result.reshape(-1), flat, np.empty(chunks, result.dtype),
+                             np.empty(chunks, np.int64), args.GLOBAL_CHUNK,
+                             args.thread_count(num_threads, call.x.size))
+        if index_dtype == args.COMPACT_INDEX_DTYPE:
+            indices.reshape(-1)[:] = flat  # in a whole-plane window, rank = flat position
+    else:
+        _max_pool.forward(call.view(call.x), call.view(result),
+                          _NO_INDICES if indices is None else call.view(indices),
+                          indices is not None, *plan.windows, *plan.dilation, plan.channels,
+                          args.thread_count(num_threads, result.size))
+    return result if indices is None else (result, indices)
 
 
 def _max_backward(grad_output, indices, input_shape, nd, make_plan, out, num_threads):

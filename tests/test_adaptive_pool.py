@@ -118,3 +118,28 @@ def test_adaptive_backward_checks_shapes_and_indices():
     _, indices = fastpool.adaptive_max_pool2d(np.zeros((1, 2, 6, 6)), 3, return_indices=True)
     with pytest.raises(ValueError, match="does not name an element of its pooling window"):
         fastpool.adaptive_max_pool2d_backward(g, indices[:, :, ::-1].copy(), (1, 2, 6, 6))
+
+
+def test_global_max_rules_across_lanes_and_chunks():
+    """40,000-element planes: several chunks of the global kernel, eight lanes each."""
+    x = np.zeros((2, 3, 200, 200))
+    x[0, 0, 150, 7] = x[0, 0, 3, 9] = x[0, 0, 3, 10] = 5.0  # a tie: the first one wins
+    x[0, 1, 10, 10] = x[0, 1, 190, 1] = x[0, 1, 100, 3] = np.nan  # the last NaN is indexed
+    x[0, 1, 0, 0] = np.inf
+    x[0, 2] = -np.inf  # all -inf: the first element
+    x[1, 1, 199, 199] = 1.0
+    y, indices = fastpool.adaptive_max_pool2d(x, 1, return_indices=True)
+    expected_y, expected_indices = reference.adaptive_max_pool2d(x, 1, return_indices=True)
+    np.testing.assert_array_equal(y, expected_y)
+    np.testing.assert_array_equal(indices, expected_indices)
+    np.testing.assert_array_equal(indices[:, :, 0, 0], [[3 * 200 + 9, 190 * 200 + 1, 0],
+                                                         [0, 199 * 200 + 199, 0]])
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 333, 517), (64, 8, 40, 40)])
+def test_global_pooling_bit_identical_across_thread_counts(shape):
+    x = random_array(shape, np.float32, seed=6)
+    for function in (fastpool.adaptive_avg_pool2d, fastpool.adaptive_max_pool2d):
+        one = function(x, 1, num_threads=1)
+        for threads in (2, 3):
+            np.testing.assert_array_equal(function(x, 1, num_threads=threads), one)

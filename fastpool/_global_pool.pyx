@@ -1,0 +1,120 @@
+"""Global pooling kernels: the fast path for windows that cover a whole input plane.
+
+Layout: inputs are (planes, plane_size), C-contiguous (planes = N * C); outputs one value (and
+for max one index) per plane.
+
+Parallelism: each plane is cut into chunks of a fixed size (chosen by the caller, independent
+of the thread count). A prange over (plane, chunk) tasks reduces each chunk into the caller's
+partial arrays, then a prange over planes combines each plane's partials in chunk order. So
+large planes use every thread even when there are few of them, no two threads write the same
+element, and the bits are the same for any thread count. Within a chunk, LANES interleaved
+accumulators break the serial dependency of one running sum, so the compiler can vectorise.
+
+Ties and NaN (PyTorch's rule, as in _max_pool): within a lane, an element replaces the running
+maximum when it is greater or NaN. Lanes and chunks combine on (value, index) pairs: a NaN
+beats any number and the later NaN beats an earlier one; otherwise the larger value wins and
+equal values keep the smaller index. The result is the first maximum in row-major order, or
+the last NaN, exactly as a serial scan. Kernels trust their inputs and never raise.
+"""
+
+from cython.parallel cimport prange
+from libc.math cimport INFINITY
+from libc.stdint cimport int64_t
+
+from fastpool._kernel_common cimport real
+
+cdef enum:
+    LANES = 8
+
+
+cdef inline real chunk_sum(const real* values, Py_ssize_t count) noexcept nogil:
+    cdef real lanes[LANES]
+    cdef Py_ssize_t block, i, j, whole = count - count % LANES
+    for j in range(LANES):
+        lanes[j] = 0
+    for block in range(count // LANES):
+        for j in range(LANES):
+            lanes[j] = lanes[j] + values[block * LANES + j]
+    for i in range(whole, count):
+        lanes[i - whole] = lanes[i - whole] + values[i]
+    return (((lanes[0] + lanes[1]) + (lanes[2] + lanes[3]))
+            + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7])))
+
+
+cdef inline bint beats(real value, int64_t index, real best, int64_t best_index) noexcept nogil:
+    """Whether (value, index) wins over (best, best_index) under the rule above; an index of
+    -1 means no element."""
+    if index < 0:
+        return False
+    if best_index < 0:
+        return True
+    if value != value:
+        return best != best and index > best_index or best == best
+    if best != best:
+        return False
+    return value > best or (value == best and index < best_index)
+
+
+cdef inline void chunk_max(const real* values, Py_ssize_t count, Py_ssize_t offset,
+                           real* best, int64_t* best_index) noexcept nogil:
+    """The winner among values[0:count] (whose plane positions start at ``offset``)."""
+    cdef real lane_best[LANES]
+    cdef int64_t lane_index[LANES]
+    cdef Py_ssize_t block, i, j, whole = count - count % LANES
+    cdef real value
+    for j in range(LANES):  # each lane starts at its first element: all -inf keeps it
+        lane_best[j] = values[j] if j < count else -INFINITY
+        lane_index[j] = offset + j if j < count else -1
+    for block in range(count // LANES):
+        for j in range(LANES):
+            i = block * LANES + j
+            if values[i] > lane_best[j] or values[i] != values[i]:
+                lane_best[j] = values[i]
+                lane_index[j] = offset + i
+    for i in range(whole, count):
+        value = values[i]
+        if value > lane_best[i - whole] or value != value:
+            lane_best[i - whole] = value
+            lane_index[i - whole] = offset + i
+    best[0], best_index[0] = -INFINITY, -1
+    for j in range(LANES):
+        if beats(lane_best[j], lane_index[j], best[0], best_index[0]):
+            best[0], best_index[0] = lane_best[j], lane_index[j]
+
+
+def mean(const real[:, ::1] x, real[::1] out, real[::1] partial, Py_ssize_t chunk,
+         Py_ssize_t divisor, int num_threads):
+    cdef Py_ssize_t size = x.shape[1], chunks = (size + chunk - 1) // chunk
+    cdef Py_ssize_t task, plane, start, c
+    cdef real total
+    with nogil:
+        for task in prange(x.shape[0] * chunks, num_threads=num_threads, schedule="static"):
+            plane, start = task // chunks, (task % chunks) * chunk
+            partial[task] = chunk_sum(&x[plane, start], min(chunk, size - start))
+        for plane in prange(x.shape[0], num_threads=num_threads, schedule="static"):
+            total = 0
+            for c in range(chunks):
+                total = total + partial[plane * chunks + c]
+            out[plane] = total / <real>divisor
+
+
+def maximum(const real[:, ::1] x, real[::1] out, int64_t[::1] indices,
+            real[::1] partial, int64_t[::1] partial_index, Py_ssize_t chunk, int num_threads):
+    cdef Py_ssize_t size = x.shape[1], chunks = (size + chunk - 1) // chunk
+    cdef Py_ssize_t task, plane, start, c
+    cdef real best
+    cdef int64_t best_index
+    with nogil:
+        for task in prange(x.shape[0] * chunks, num_threads=num_threads, schedule="static"):
+            plane, start = task // chunks, (task % chunks) * chunk
+            chunk_max(&x[plane, start], min(chunk, size - start), start, &partial[task],
+                      &partial_index[task])
+        for plane in prange(x.shape[0], num_threads=num_threads, schedule="static"):
+            best, best_index = -INFINITY, -1
+            for c in range(chunks):
+                if beats(partial[plane * chunks + c], partial_index[plane * chunks + c],
+                         best, best_index):
+                    best = partial[plane * chunks + c]
+                    best_index = partial_index[plane * chunks + c]
+            out[plane] = best
+            indices[plane] = best_index
