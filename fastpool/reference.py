@@ -2,8 +2,9 @@
 
 Same names and positional signatures as the public functions (without ``out`` and
 ``num_threads``), written to be obviously right rather than fast: a loop over output positions,
-each window cut from a zero-padded copy of the input, and backward as the literal transpose
-(each window's gradient added into every element it covers). The tests compare the fast
+each window cut from a zero-padded copy of the input (average pooling) or gathered from its
+list of in-bounds positions (max and adaptive pooling), and backward as the literal transpose
+(each window's gradient added into every element it covers, or into its winner). The tests compare the fast
 kernels with these over a wide parameter generator; ``python -m fastpool`` times them.
 """
 
