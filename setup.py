@@ -29,7 +29,7 @@ DIRECTIVES = {
     "freethreading_compatible": True,
 }
 
-KERNEL_MODULES = ["_build_info", "_avg_pool", "_max_pool", "_global_pool"]
+KERNEL_MODULES = ["_build_info", "_avg_pool", "_max_pool", "_global_pool", "_bandwidth"]
 
 OPENMP_TEST_PROGRAM = r"""
 #include <omp.h>

@@ -50,6 +50,8 @@ cdef inline bint is_tap(Py_ssize_t position, const Py_ssize_t[:, ::1] window, Py
                         Py_ssize_t dilation) noexcept nogil:
     """Whether an in-bounds tap of window o sits at ``position`` along one dimension."""
     cdef Py_ssize_t offset = position - window[0, o]
+    if dilation == 1:  # skips two integer divisions in the common case
+        return 0 <= offset < window[1, o]
     return offset >= 0 and offset % dilation == 0 and offset // dilation < window[1, o]
 
 
@@ -139,7 +141,9 @@ def backward(const real[:, :, :, ::1] grad_output, const any_index[:, :, :, ::1]
                                        + wh[0, oh] + (rank // ww[1, ow]) % wh[1, oh] * dh) * in_w
                                       + ww[0, ow] + rank % ww[1, ow] * dw)
                         else:
-                            winner = indices[plane, od, oh, ow] * channels + ow % channels
+                            winner = indices[plane, od, oh, ow]
+                            if channels > 1:  # channels-last: the kernels' W * C position
+                                winner = winner * channels + ow % channels
                         if lo <= winner < hi:
                             grad[winner] = grad[winner] + grad_output[plane, od, oh, ow]
 
@@ -147,21 +151,24 @@ def backward(const real[:, :, :, ::1] grad_output, const any_index[:, :, :, ::1]
 cdef inline bint valid_index(any_index recorded, Py_ssize_t od, Py_ssize_t oh, Py_ssize_t ow,
                              const Py_ssize_t[:, ::1] wd, const Py_ssize_t[:, ::1] wh,
                              const Py_ssize_t[:, ::1] ww, Py_ssize_t dd, Py_ssize_t dh,
-                             Py_ssize_t dw, Py_ssize_t channels, Py_ssize_t in_h,
-                             Py_ssize_t in_w, Py_ssize_t plane_size) noexcept nogil:
+                             Py_ssize_t dw, Py_ssize_t channels, Py_ssize_t in_d,
+                             Py_ssize_t in_h, Py_ssize_t in_w) noexcept nogil:
     """Whether ``recorded`` is what forward could have written for window (od, oh, ow)."""
-    cdef Py_ssize_t taps = wd[1, od] * wh[1, oh] * ww[1, ow], index
+    cdef Py_ssize_t taps = wd[1, od] * wh[1, oh] * ww[1, ow], index, row, d
     if any_index is uint8_t:
         return recorded < taps or (taps == 0 and recorded == 0)
     else:
         if taps == 0:
             return recorded == -1
-        if recorded < 0 or recorded >= plane_size // channels:
+        if recorded < 0 or recorded >= in_d * in_h * in_w // channels:
             return False
-        index = recorded * channels + ow % channels  # position in the kernels' W * C row
-        return (is_tap(index // (in_h * in_w), wd, od, dd)
-                and is_tap((index // in_w) % in_h, wh, oh, dh)
-                and is_tap(index % in_w, ww, ow, dw))
+        index = recorded
+        if channels > 1:  # channels-last: the kernels' W * C position
+            index = recorded * channels + ow % channels
+        row = index // in_w  # one division for the row (d * H + h), one more only in 3-D
+        d = 0 if in_d == 1 else row // in_h
+        return (is_tap(index - row * in_w, ww, ow, dw) and is_tap(row - d * in_h, wh, oh, dh)
+                and is_tap(d, wd, od, dd))
 
 
 def first_invalid_index(const any_index[:, :, :, ::1] indices,
@@ -180,14 +187,14 @@ def first_invalid_index(const any_index[:, :, :, ::1] indices,
             plane, od, oh = row // (out_d * out_h), (row // out_h) % out_d, row % out_h
             for ow in range(out_w):
                 if not valid_index(indices[plane, od, oh, ow], od, oh, ow, wd, wh, ww,
-                                   dd, dh, dw, channels, in_h, in_w, in_d * in_h * in_w):
+                                   dd, dh, dw, channels, in_d, in_h, in_w):
                     invalid += 1
         if invalid:
             for position in range(indices.shape[0] * out_d * out_h * out_w):
                 row, ow = position // out_w, position % out_w
                 plane, od, oh = row // (out_d * out_h), (row // out_h) % out_d, row % out_h
                 if not valid_index(indices[plane, od, oh, ow], od, oh, ow, wd, wh, ww,
-                                   dd, dh, dw, channels, in_h, in_w, in_d * in_h * in_w):
+                                   dd, dh, dw, channels, in_d, in_h, in_w):
                     first = position
                     break
     return first

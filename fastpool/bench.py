@@ -1,40 +1,89 @@
-"""Benchmark fastpool against its NumPy reference: ``python -m fastpool.bench``.
+"""Benchmark fastpool: ``python -m fastpool.bench``.
 
-Each case times fastpool's call (best of several runs) and the reference implementation of the
-same function (``fastpool.reference``, best of fewer runs), and prints both times and the
-speed-up. ``--indices`` instead compares the ways of keeping what max-pool backward needs
-(int64, int32 or compact uint8 indices): time and peak memory of forward and backward.
-Ratios are meaningful within one run; absolute times drift on shared machines.
+Pooling is memory-bound: its floor is the time to read the input and write the output once.
+Each case is timed (best of several runs) beside that roof, measured in the same run by a
+parallel read + write of the same numbers of bytes, and reported as % of roof (100% = at the
+floor). Beside it: the NumPy reference's time relative to fastpool's, and where PyTorch is
+installed, its native CPU pooling's and oneDNN's (``Tensor.to_mkldnn()``, forward only, layout
+conversion excluded). A ratio above 1 means fastpool is that many times faster. Ratios are
+meaningful within one run; absolute times drift on shared machines.
+
+``--indices`` instead compares the ways of keeping what max-pool backward needs (int64, int32
+or compact uint8 indices): time and peak memory. ``--plot FILE.png`` draws the % of roof of
+each implementation (needs matplotlib: ``pip install fastpool[plot]``).
 """
 
 import argparse
+import math
 import time
 import tracemalloc
+from typing import NamedTuple
 
 import numpy as np
 
-from . import functional, reference
+from . import _bandwidth, _build_info, functional, reference
 
-# (label, function name, input shape, keyword arguments); backward cases take the forward
-# input's shape and time the gradient of a same-shaped forward output.
-CASES = [
-    ("avg 2x2/2 (DenseNet transition)", "avg_pool2d", (8, 128, 56, 56), dict(kernel_size=2)),
-    ("avg 3x3/1 pad 1, no pad count", "avg_pool2d", (8, 64, 28, 28),
-     dict(kernel_size=3, stride=1, padding=1, count_include_pad=False)),
-    ("avg 2x2/1 overlapping", "avg_pool2d", (8, 64, 56, 56), dict(kernel_size=2, stride=1)),
-    ("avg 2x2/2 backward", "avg_pool2d_backward", (8, 128, 56, 56), dict(kernel_size=2)),
-    ("avg 3x3/1 pad 1 backward", "avg_pool2d_backward", (8, 64, 28, 28),
-     dict(kernel_size=3, stride=1, padding=1, count_include_pad=False)),
-    ("max 3x3/2 pad 1 (ResNet stem)", "max_pool2d", (8, 64, 56, 56),
-     dict(kernel_size=3, stride=2, padding=1)),
-    ("max 2x2/2 (VGG)", "max_pool2d", (8, 128, 56, 56), dict(kernel_size=2)),
-    ("max 3x3/2 pad 1 backward", "max_pool2d_backward", (8, 64, 56, 56),
-     dict(kernel_size=3, stride=2, padding=1)),
+
+class Case(NamedTuple):
+    label: str
+    function: str          # a fastpool.functional name
+    shape: tuple
+    kwargs: dict
+    dtype: type = np.float32
+    channels_last: bool = False
+
+    @property
+    def backward(self):
+        return self.function.endswith("_backward")
+
+    @property
+    def forward_name(self):
+        return self.function[:-len("_backward")] if self.backward else self.function
+
+
+def _standard_cases():
+    resnet = dict(kernel_size=3, stride=2, padding=1)
+    inception = dict(kernel_size=3, stride=1, padding=1, count_include_pad=False)
+    cases = [
+        ("ResNet stem max 3x3/2 pad 1", "max_pool2d", (32, 64, 112, 112), resnet),
+        ("VGG max 2x2/2", "max_pool2d", (32, 128, 56, 56), dict(kernel_size=2)),
+        ("DenseNet transition avg 2x2/2", "avg_pool2d", (32, 128, 56, 56), dict(kernel_size=2)),
+        ("Inception avg 3x3/1 pad 1 excl. pad", "avg_pool2d", (32, 192, 28, 28), inception),
+        ("overlapping avg 2x2/1", "avg_pool2d", (32, 64, 56, 56), dict(kernel_size=2, stride=1)),
+        ("global avg 7x7", "adaptive_avg_pool2d", (32, 2048, 7, 7), dict(output_size=1)),
+        ("small max 2x2/2", "max_pool2d", (8, 16, 32, 32), dict(kernel_size=2)),
+        ("SPPF max 5x5/1 pad 2", "max_pool2d", (32, 256, 20, 20),
+         dict(kernel_size=5, stride=1, padding=2)),
+        ("few planes, large image max 2x2/2", "max_pool2d", (1, 3, 1024, 1024),
+         dict(kernel_size=2)),
+    ]
+    cases = [Case(*c) for c in cases]
+    cases += [
+        Case("float64 avg 2x2/2", "avg_pool2d", (16, 64, 56, 56), dict(kernel_size=2),
+             np.float64),
+        Case("channels-last max 3x3/2 pad 1", "max_pool2d", (32, 64, 112, 112), resnet,
+             channels_last=True),
+    ]
+    backward = [c for c in cases if c.function != "max_pool2d" or c.shape[-1] >= 56]
+    return cases + [c._replace(label=c.label + " backward", function=c.function + "_backward")
+                    for c in backward]
+
+
+CASES = _standard_cases()
+QUICK_CASES = [  # python -m fastpool: a few typical layer shapes, a smaller batch
+    Case("max 3x3/2 pad 1 (ResNet stem)", "max_pool2d", (4, 64, 112, 112),
+         dict(kernel_size=3, stride=2, padding=1)),
+    Case("avg 2x2/2 (DenseNet transition)", "avg_pool2d", (4, 128, 56, 56), dict(kernel_size=2)),
+    Case("avg 3x3/1 pad 1 (Inception)", "avg_pool2d", (4, 192, 28, 28),
+         dict(kernel_size=3, stride=1, padding=1, count_include_pad=False)),
+    Case("max 3x3/2 pad 1 backward", "max_pool2d_backward", (4, 64, 112, 112),
+         dict(kernel_size=3, stride=2, padding=1)),
+    Case("avg 2x2/2 backward", "avg_pool2d_backward", (4, 128, 56, 56), dict(kernel_size=2)),
 ]
 
 
 def _best_time(call, repeats):
-    best = float("inf")
+    best = math.inf
     for _ in range(repeats):
         start = time.perf_counter()
         call()
@@ -42,39 +91,178 @@ def _best_time(call, repeats):
     return best
 
 
-def _calls(module, name, shape, kwargs, rng):
-    """A no-argument callable running ``module.name`` on random data of ``shape``."""
-    x = rng.standard_normal(shape, dtype=np.float32)
-    function = getattr(module, name)
-    if not name.endswith("_backward"):
+def _inputs(case, rng):
+    """The case's input (and, for a backward, the gradient and indices it takes)."""
+    x = rng.standard_normal(case.shape).astype(case.dtype)
+    if case.channels_last:
+        x = np.moveaxis(np.ascontiguousarray(np.moveaxis(x, 1, -1)), -1, 1)
+    forward = getattr(functional, case.forward_name)
+    if not case.backward:
+        return x, None, None
+    if case.forward_name.startswith(("max", "adaptive_max")):
+        y, indices = forward(x, **case.kwargs, return_indices=True)
+    else:
+        y, indices = forward(x, **case.kwargs), None
+    return x, np.ones_like(y), indices
+
+
+def _call(module, case, x, g, indices):
+    """A no-argument callable running ``case`` with fastpool's or the reference's function."""
+    function = getattr(module, case.function)
+    kwargs = dict(case.kwargs)
+    if not case.backward:
         return lambda: function(x, **kwargs)
-    forward = getattr(functional, name[:-len("_backward")])
-    if name.startswith("max"):
-        y, indices = forward(x, **kwargs, return_indices=True)
-        g = rng.standard_normal(y.shape, dtype=np.float32)
-        return lambda: function(g, indices, shape, **kwargs)
-    g = rng.standard_normal(forward(x, **kwargs).shape, dtype=np.float32)
-    return lambda: function(g, shape, **kwargs)
+    kwargs.pop("output_size", None)  # an adaptive backward takes no output size
+    if indices is not None:
+        return lambda: function(g, indices, x.shape, **kwargs)
+    return lambda: function(g, x.shape, **kwargs)
 
 
-def run(cases, repeats, reference_repeats):
+def _torch_calls(case, x, g, threads):
+    """(native, oneDNN) callables for the case in PyTorch, or None where it has none."""
+    try:
+        import torch
+        import torch.nn.functional as F
+    except ImportError:
+        return None, None
+    torch.set_num_threads(threads)
+    t = torch.from_numpy(x)
+    kwargs = dict(case.kwargs)
+    forward = getattr(F, case.forward_name)
+    if not case.backward:
+        native = lambda: forward(t, **kwargs)  # noqa: E731
+        onednn = None
+        if x.dtype == np.float32 and not case.channels_last:
+            m = t.to_mkldnn()
+            onednn = lambda: forward(m, **kwargs)  # noqa: E731
+        return native, onednn
+    grad = torch.from_numpy(g)
+    aten = torch.ops.aten
+    if case.forward_name == "max_pool2d":
+        y, index = F.max_pool2d(t, **kwargs, return_indices=True)
+        k = kwargs["kernel_size"]
+        s = kwargs.get("stride") or k
+        args = [_pair(k), _pair(s), _pair(kwargs.get("padding", 0)), _pair(1), False, index]
+        return (lambda: aten.max_pool2d_with_indices_backward(grad, t, *args)), None
+    if case.forward_name == "avg_pool2d":
+        k = kwargs["kernel_size"]
+        args = [_pair(k), _pair(kwargs.get("stride") or k), _pair(kwargs.get("padding", 0)),
+                False, kwargs.get("count_include_pad", True), None]
+        return (lambda: aten.avg_pool2d_backward(grad, t, *args)), None
+    if case.forward_name == "adaptive_avg_pool2d":
+        return (lambda: aten._adaptive_avg_pool2d_backward(grad, t)), None
+    return None, None
+
+
+def _pair(value):
+    return [value, value] if isinstance(value, int) else list(value)
+
+
+def roof_time(in_bytes, out_bytes, threads, repeats):
+    """Best time to read ``in_bytes`` and write ``out_bytes`` with ``threads`` threads."""
+    source = np.ones(max(1, in_bytes // 8), np.uint64)
+    target = np.empty(max(1, out_bytes // 8), np.uint64)
+    sink = np.empty(4 * threads, np.uint64)
+    return _best_time(lambda: _bandwidth.read_write(source, target, sink, threads), repeats)
+
+
+class Row(NamedTuple):
+    case: Case
+    seconds: float
+    roof: float            # seconds at the bandwidth floor
+    reference: float       # NumPy reference seconds (nan if not measured)
+    torch: float           # PyTorch native seconds (nan if unavailable)
+    onednn: float          # oneDNN seconds (nan if unavailable)
+
+
+def run(cases, repeats=10, reference_repeats=1, threads=None):
+    threads = threads or _build_info.max_threads()
     rng = np.random.default_rng(0)
     rows = []
-    for label, name, shape, kwargs in cases:
-        fast = _best_time(_calls(functional, name, shape, kwargs, rng), repeats)
-        slow = _best_time(_calls(reference, name, shape, kwargs, rng), reference_repeats)
-        rows.append((label, shape, fast, slow))
+    for case in cases:
+        x, g, indices = _inputs(case, rng)
+        call = _call(functional, case, x, g, indices)
+        result = call()
+        outputs = result if isinstance(result, tuple) else (result,)
+        read = x if not case.backward else g
+        in_bytes = read.nbytes + (indices.nbytes if indices is not None else 0)
+        out_bytes = sum(o.nbytes for o in outputs)
+        seconds = _best_time(call, repeats)
+        roof = roof_time(in_bytes, out_bytes, threads, repeats)
+        slow = math.nan
+        if reference_repeats:
+            slow = _best_time(_call(reference, case, x, g, indices), reference_repeats)
+        native, onednn = _torch_calls(case, x, g, threads)
+        rows.append(Row(case, seconds, roof, slow,
+                        _best_time(native, repeats) if native else math.nan,
+                        _best_time(onednn, repeats) if onednn else math.nan))
     return rows
 
 
-def _peak_bytes(call):
-    """(result, peak bytes NumPy allocated during ``call``), by tracemalloc."""
-    tracemalloc.start()
+def _ratio(other, seconds):
+    return "-" if math.isnan(other) else f"{other / seconds:.1f}x"
+
+
+def print_table(rows, file=None):
+    print(f"{'case':<42} {'shape':<19} {'fastpool':>9} {'% roof':>7} {'NumPy':>7} "
+          f"{'PyTorch':>8} {'oneDNN':>7}", file=file)
+    for row in rows:
+        c = row.case
+        dtype = "" if c.dtype == np.float32 else " f64"
+        print(f"{c.label + dtype:<42} {str(c.shape).replace(' ', ''):<19} "
+              f"{row.seconds * 1e3:>7.2f}ms {100 * row.roof / row.seconds:>6.0f}% "
+              f"{_ratio(row.reference, row.seconds):>7} {_ratio(row.torch, row.seconds):>8} "
+              f"{_ratio(row.onednn, row.seconds):>7}", file=file)
+    for kind in ("forward", "backward"):
+        picked = [r for r in rows if r.case.backward == (kind == "backward")]
+        for name, field in (("PyTorch", "torch"), ("oneDNN", "onednn")):
+            ratios = [getattr(r, field) / r.seconds for r in picked
+                      if not math.isnan(getattr(r, field))]
+            if ratios:
+                print(f"geometric mean, {kind}, vs {name}: "
+                      f"{math.exp(np.mean(np.log(ratios))):.1f}x over {len(ratios)} cases",
+                      file=file)
+
+
+def overhead(repeats=2000):
+    """Per-call time on a tiny (1, 1, 3, 3) input, for fastpool and (if installed) PyTorch."""
+    x = np.ones((1, 1, 3, 3), np.float32)
+    calls = {"fastpool avg_pool2d": lambda: functional.avg_pool2d(x, 2),
+             "fastpool max_pool2d": lambda: functional.max_pool2d(x, 2)}
     try:
-        result = call()
-        return result, tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+        import torch
+        t = torch.from_numpy(x)
+        calls["PyTorch avg_pool2d"] = lambda: torch.nn.functional.avg_pool2d(t, 2)
+        calls["PyTorch max_pool2d"] = lambda: torch.nn.functional.max_pool2d(t, 2)
+    except ImportError:
+        pass
+    for name, call in calls.items():
+        best = min(_best_time(lambda: [call() for _ in range(100)], 1) / 100
+                   for _ in range(repeats // 100))
+        print(f"per-call time on (1, 1, 3, 3), {name}: {best * 1e6:.2f} us")
+
+
+def plot(rows, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [r.case.label for r in rows]
+    series = {"fastpool": [100 * r.roof / r.seconds for r in rows],
+              "PyTorch (native)": [100 * r.roof / r.torch for r in rows],
+              "oneDNN (blocked layout)": [100 * r.roof / r.onednn for r in rows]}
+    figure, axes = plt.subplots(figsize=(11, 0.32 * len(rows) + 1.5))
+    height = 0.27
+    for i, (name, values) in enumerate(series.items()):
+        axes.barh(np.arange(len(rows)) + (i - 1) * height, values, height, label=name)
+    axes.set_yticks(np.arange(len(rows)), labels, fontsize=8)
+    axes.invert_yaxis()
+    axes.axvline(100, color="black", linewidth=0.8)
+    axes.set_xlabel("% of the memory-bandwidth roof (higher is better)")
+    axes.set_title(f"CPU pooling, float32, {_build_info.max_threads()} threads")
+    axes.legend(fontsize=8, loc="lower right")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
 
 
 def index_tradeoff(shape=(32, 64, 112, 112), kwargs=None, repeats=10):
@@ -91,6 +279,7 @@ def index_tradeoff(shape=(32, 64, 112, 112), kwargs=None, repeats=10):
             return y, indices if dtype is None else indices.astype(dtype)
         (y, indices), forward_peak = _peak_bytes(forward)
         g = np.ones_like(y)
+
         def backward():
             return functional.max_pool2d_backward(g, indices, shape, **kwargs)
         _, backward_peak = _peak_bytes(backward)
@@ -100,21 +289,42 @@ def index_tradeoff(shape=(32, 64, 112, 112), kwargs=None, repeats=10):
               f"{backward_peak / 2**20:>12.1f}")
 
 
+def _peak_bytes(call):
+    """(result, peak bytes NumPy allocated during ``call``), by tracemalloc."""
+    tracemalloc.start()
+    try:
+        result = call()
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m fastpool.bench", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="fewer repeats")
+    parser = argparse.ArgumentParser(prog="python -m fastpool.bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true",
+                        help="a few typical layer shapes, fewer repeats (python -m fastpool)")
+    parser.add_argument("--no-reference", action="store_true",
+                        help="skip the (slow) NumPy reference")
+    parser.add_argument("--threads", type=int, help="threads for every implementation")
+    parser.add_argument("--plot", metavar="FILE.png", help="draw the %% of roof comparison")
     parser.add_argument("--indices", action="store_true",
                         help="compare int64, int32 and compact max-pool indices")
     options = parser.parse_args(argv)
     if options.indices:
         index_tradeoff()
         return
-    repeats, reference_repeats = (5, 1) if options.quick else (20, 3)
-    print(f"{'case (float32)':<34} {'input shape':<20} {'fastpool':>10} {'NumPy ref':>10} "
-          f"{'speed-up':>9}")
-    for label, shape, fast, slow in run(CASES, repeats, reference_repeats):
-        print(f"{label:<34} {str(shape):<20} {fast * 1e3:>8.2f}ms {slow * 1e3:>8.1f}ms "
-              f"{slow / fast:>8.0f}x")
+    cases, repeats = (QUICK_CASES, 5) if options.quick else (CASES, 10)
+    threads = options.threads or _build_info.max_threads()
+    print(f"float32 unless marked; {threads} threads; best of {repeats} runs; "
+          f"ratios are other time / fastpool time")
+    rows = run(cases, repeats, 0 if options.no_reference else 1, threads)
+    print_table(rows)
+    if not options.quick:
+        overhead()
+    if options.plot:
+        plot(rows, options.plot)
+        print(f"plot written to {options.plot}")
 
 
 if __name__ == "__main__":

@@ -256,3 +256,14 @@ def test_unpool_output_size_rules():
         fastpool.max_unpool2d(y, np.where(indices == indices.flat[0], -1, indices), 2,
                               output_size=(9, 9), out=out)
     assert (out == 7.0).all()
+
+
+def test_index_outside_its_window_along_depth_is_rejected():
+    """D = 3, depth kernel 1, depth stride 3: one output depth whose only tap is depth 0; an
+    index naming depth 2 (the same (h, w)) is not in the window."""
+    x = np.zeros((1, 1, 3, 2, 2))
+    y, indices = fastpool.max_pool3d(x, (1, 2, 2), stride=(3, 2, 2), return_indices=True)
+    assert indices.item() == 0
+    with pytest.raises(ValueError, match=r"indices\[0, 0, 0, 0, 0\] = 8 does not name"):
+        fastpool.max_pool3d_backward(np.ones_like(y), indices + 8, x.shape, (1, 2, 2),
+                                     stride=(3, 2, 2))
