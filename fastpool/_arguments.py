@@ -197,7 +197,7 @@ def index_mode(return_indices, plan):
         if return_indices != "compact":
             raise ValueError(f"return_indices must be False, True or 'compact', "
                              f"got {return_indices!r}")
-        largest = math.prod(int(window[1].max()) for window in plan.windows)
+        largest = plan.largest_window()
         if largest > 256:
             raise ValueError(f"return_indices='compact' needs windows of at most 256 elements; "
                              f"these windows have up to {largest}")
@@ -278,6 +278,8 @@ class PoolPlan(NamedTuple):
     dilation: tuple     # D, H, W (for channels-last, W's is multiplied by channels)
     channels: int       # C for a channels-last array, else 1
     scale: int          # divisor_override, or 1
+    interior: tuple = (0, 0, 1, 0)  # W outputs [lo, hi) whose windows are whole and regular:
+                                    # first tap ow * stride + offset, every tap in bounds
 
     def is_global(self, spatial):
         """Whether there is one window per plane and it holds every element (global pooling,
@@ -285,6 +287,10 @@ class PoolPlan(NamedTuple):
         return all(window.shape[1] == 1 and window[0, 0] == 0 and window[1, 0] == size
                    and dilation == 1 for window, size, dilation
                    in zip(self.windows, kernel_dims(spatial), self.dilation))
+
+    def largest_window(self):
+        """The most in-bounds taps any window has."""
+        return math.prod(int(window[1].max()) for window in self.windows)
 
     def divisor(self):
         """The average divisor of a global plan's one window."""
@@ -308,7 +314,7 @@ def _dimension_tables(size, start, first, taps, factor, span_end):
             _frozen(first_window, np.maximum(first_window, end_window)))
 
 
-def _plan(out_spatial, tables, dilation, channels, scale=1):
+def _plan(out_spatial, tables, dilation, channels, scale=1, interior=(0, 0, 1, 0)):
     """A PoolPlan from per-dimension (window, coverage) tables, with the leading unit
     dimensions of the (D, H, W) kernels added.
 
@@ -325,10 +331,11 @@ def _plan(out_spatial, tables, dilation, channels, scale=1):
                       _frozen((begin[:, None] * channels + c).ravel(),
                               (end[:, None] * channels + c).ravel()))
         dilation[-1] *= channels
+        interior = (0, 0, 1, 0)  # the vectorised row path is for C-order arrays
     unit = 3 - len(out_spatial)
     return PoolPlan(tuple(out_spatial), (_frozen(0, 1, 1),) * unit + tuple(w for w, _ in tables),
                     (_frozen(0, 1),) * unit + tuple(c for _, c in tables),
-                    (1,) * unit + tuple(dilation), channels, scale)
+                    (1,) * unit + tuple(dilation), channels, scale, interior)
 
 
 @functools.lru_cache(maxsize=512)
@@ -357,7 +364,11 @@ def pool_plan(spatial, kernel, stride, padding, dilation, ceil_mode, count_inclu
         out_spatial.append(out)
         tables.append(_dimension_tables(size, start, first, taps, factor,
                                         start + (k - 1) * d + 1))
-    return _plan(out_spatial, tables, dilation, channels, divisor_override or 1)
+    # Along W, the outputs whose k taps all lie in the input form one range.
+    low = min(-(-p // s), out)
+    high = max(low, min(out, (size - 1 - (k - 1) * d + p) // s + 1))
+    return _plan(out_spatial, tables, dilation, channels, divisor_override or 1,
+                 (low, high, s, -p))
 
 
 @functools.lru_cache(maxsize=512)

@@ -10,7 +10,10 @@ W), and ``w*[2, o]`` is its factor of the divisor, so its average is its sum /
 ``channels`` along W (only the windows of i's own channel).
 
 Parallelism: one flat prange over output rows (forward) or input rows (backward), so that few
-planes with large images still use every thread. Each row is written by exactly one thread and
+planes with large images still use every thread. Forward runs the interior of each output row
+(windows wholly inside the input) tap by tap over contiguous outputs, which the compiler
+vectorises; the clipped edge windows are summed one by one. Both add a window's taps in the
+same (d, h, w) order. Each row is written by exactly one thread and
 each element is a fixed-order sum, so results are bit-identical for any thread count.
 
 Backward is a gather, the transpose of the forward map: every input element sums
@@ -26,13 +29,34 @@ from cython.parallel cimport prange
 from fastpool._kernel_common cimport real
 
 
+cdef inline void add_taps(real* total, const real* tap, Py_ssize_t low, Py_ssize_t high,
+                         Py_ssize_t stride) noexcept nogil:
+    """total[o] += tap[o * stride] for o in [low, high): the vectorised inner loop."""
+    cdef Py_ssize_t o
+    for o in range(low, high):
+        total[o] = total[o] + tap[o * stride]
+
+
+cdef inline void add_row(real* total, const real* tap, Py_ssize_t low, Py_ssize_t high,
+                        Py_ssize_t stride) noexcept nogil:
+    # Literal strides become constants once add_taps is inlined: packed loads for 1 and 2.
+    if stride == 1:
+        add_taps(total, tap, low, high, 1)
+    elif stride == 2:
+        add_taps(total, tap, low, high, 2)
+    else:
+        add_taps(total, tap, low, high, stride)
+
+
 def forward(const real[:, :, :, ::1] x, real[:, :, :, ::1] out,
             const Py_ssize_t[:, ::1] wd, const Py_ssize_t[:, ::1] wh,
             const Py_ssize_t[:, ::1] ww, Py_ssize_t dd, Py_ssize_t dh, Py_ssize_t dw,
-            Py_ssize_t scale, int num_threads):
+            Py_ssize_t scale, Py_ssize_t low, Py_ssize_t high, Py_ssize_t stride,
+            Py_ssize_t offset, int num_threads):
     cdef Py_ssize_t out_d = out.shape[1], out_h = out.shape[2], out_w = out.shape[3]
     cdef Py_ssize_t row, plane, od, oh, ow, jd, jh, jw, divisor_dh
     cdef const real* source
+    cdef real* result
     cdef real total
     with nogil:
         for row in prange(out.shape[0] * out_d * out_h, num_threads=num_threads,
@@ -40,15 +64,27 @@ def forward(const real[:, :, :, ::1] x, real[:, :, :, ::1] out,
             # assigned here (not through pointers) so that prange makes them thread-private
             plane, od, oh = row // (out_d * out_h), (row // out_h) % out_d, row % out_h
             divisor_dh = scale * wd[2, od] * wh[2, oh]
+            result = &out[plane, od, oh, 0]
+            # Interior outputs [low, high): taps outer, outputs inner, so the inner loop runs
+            # over contiguous outputs; each output still sums its taps in (d, h, w) order.
+            for ow in range(low, high):
+                result[ow] = 0
+            for jd in range(wd[1, od]):
+                for jh in range(wh[1, oh]):
+                    source = &x[plane, wd[0, od] + jd * dd, wh[0, oh] + jh * dh, 0]
+                    for jw in range(ww[1, low] if high > low else 0):
+                        add_row(result, source + offset + jw * dw, low, high, stride)
             for ow in range(out_w):
-                total = 0
+                if low <= ow < high:
+                    result[ow] = result[ow] / <real>(divisor_dh * ww[2, ow])
+                    continue
+                total = 0  # an edge window: clipped, so summed on its own
                 for jd in range(wd[1, od]):
                     for jh in range(wh[1, oh]):
-                        # a pointer per window row keeps index arithmetic out of the tap loop
                         source = &x[plane, wd[0, od] + jd * dd, wh[0, oh] + jh * dh, 0]
                         for jw in range(ww[1, ow]):
                             total = total + source[ww[0, ow] + jw * dw]
-                out[plane, od, oh, ow] = total / <real>(divisor_dh * ww[2, ow])
+                result[ow] = total / <real>(divisor_dh * ww[2, ow])
 
 
 def backward(const real[:, :, :, ::1] grad_output, real[:, :, :, ::1] grad_input,

@@ -16,6 +16,9 @@ when it is NaN. So the first maximum in row-major window order wins ties, a wind
 gives NaN with the index of its last NaN, and an all -inf window gives -inf with its first tap.
 
 Parallelism: forward is a prange over output rows, so each output is written by one thread.
+It runs the interior of each row (windows wholly inside the input) tap by tap over contiguous
+outputs, branch-free so the compiler vectorises it, keeping winners' ranks in the calling
+thread's row of a caller-allocated scratch array; clipped edge windows are scanned one by one.
 Backward is a scatter split into tasks that each own a band of input rows of one plane: a task
 zeroes its band, then walks, in row-major order, the outputs whose windows can reach the band
 and adds each gradient to its winner when the winner lies in the band. Bands are disjoint, so
@@ -26,7 +29,7 @@ Unpooling writes through indices, so it runs a plane per thread, in output order
 index keeps the later value). Kernels trust validated input, release the GIL, never raise.
 """
 
-from cython.parallel cimport prange
+from cython.parallel cimport prange, threadid
 from libc.math cimport INFINITY
 from libc.stdint cimport int32_t, int64_t, uint8_t
 
@@ -55,38 +58,113 @@ cdef inline bint is_tap(Py_ssize_t position, const Py_ssize_t[:, ::1] window, Py
     return offset >= 0 and offset % dilation == 0 and offset // dilation < window[1, o]
 
 
+cdef inline void take_taps(real* best, const real* tap, Py_ssize_t low, Py_ssize_t high,
+                          Py_ssize_t stride) noexcept nogil:
+    """Where tap[o * stride] is greater than best[o] or NaN, take it, for o in [low, high):
+    branch-free, so the compiler vectorises it."""
+    cdef Py_ssize_t o
+    cdef real value
+    for o in range(low, high):
+        value = tap[o * stride]
+        best[o] = value if (value > best[o]) | (value != value) else best[o]
+
+
+cdef inline void take_ranked_taps(real* best, int* ranks, const real* tap, Py_ssize_t low,
+                                  Py_ssize_t high, Py_ssize_t stride, int rank) noexcept nogil:
+    """take_taps, also recording ``rank`` where a tap is taken."""
+    cdef Py_ssize_t o
+    cdef real value
+    cdef bint take
+    for o in range(low, high):
+        value = tap[o * stride]
+        take = (value > best[o]) | (value != value)
+        best[o] = value if take else best[o]
+        ranks[o] = rank if take else ranks[o]
+
+
+cdef inline void take_row(real* best, int* ranks, const real* tap, Py_ssize_t low,
+                         Py_ssize_t high, Py_ssize_t stride, int rank) noexcept nogil:
+    # Literal strides become constants once the loops are inlined: packed loads for 1 and 2.
+    if ranks == NULL:
+        if stride == 1:
+            take_taps(best, tap, low, high, 1)
+        elif stride == 2:
+            take_taps(best, tap, low, high, 2)
+        else:
+            take_taps(best, tap, low, high, stride)
+    elif stride == 1:
+        take_ranked_taps(best, ranks, tap, low, high, 1, rank)
+    elif stride == 2:
+        take_ranked_taps(best, ranks, tap, low, high, 2, rank)
+    else:
+        take_ranked_taps(best, ranks, tap, low, high, stride, rank)
+
+
 def forward(const real[:, :, :, ::1] x, real[:, :, :, ::1] out,
-            recorded_index[:, :, :, ::1] indices, bint store_indices,
+            recorded_index[:, :, :, ::1] indices, bint store_indices, int[:, ::1] scratch,
+            Py_ssize_t[:, ::1] tap_offsets,
             const Py_ssize_t[:, ::1] wd, const Py_ssize_t[:, ::1] wh,
             const Py_ssize_t[:, ::1] ww, Py_ssize_t dd, Py_ssize_t dh, Py_ssize_t dw,
-            Py_ssize_t channels, int num_threads):
+            Py_ssize_t channels, Py_ssize_t low, Py_ssize_t high, Py_ssize_t stride,
+            Py_ssize_t offset, int num_threads):
     cdef Py_ssize_t out_d = out.shape[1], out_h = out.shape[2], out_w = out.shape[3]
     cdef Py_ssize_t in_h = x.shape[2], in_w = x.shape[3]
     cdef Py_ssize_t row, plane, od, oh, ow, jd, jh, jw, td, th, tw, rank, winner
     cdef const real* source
-    cdef real best, value
+    cdef real* best
+    cdef int* ranks
+    cdef Py_ssize_t* offsets
+    cdef real value
     with nogil:
         for row in prange(out.shape[0] * out_d * out_h, num_threads=num_threads,
                           schedule="static"):
             plane, od, oh = row // (out_d * out_h), (row // out_h) % out_d, row % out_h
             td, th = wd[1, od], wh[1, oh]
+            best = &out[plane, od, oh, 0]
+            ranks = &scratch[threadid(), 0] if store_indices else NULL
+            # Interior outputs [low, high): taps outer, outputs inner (vectorised); each output
+            # still meets its taps in row-major order, so ties and NaN resolve as below.
+            tw = ww[1, low] if high > low else 0
+            for ow in range(low, high):
+                best[ow] = -INFINITY
+                if store_indices:
+                    ranks[ow] = 0
+            # The flat offset of each interior tap from its window's first, so that recording
+            # a winner takes no divisions.
+            offsets = &tap_offsets[threadid(), 0] if store_indices else NULL
+            rank = 0
+            for jd in range(td):
+                for jh in range(th):
+                    source = &x[plane, wd[0, od] + jd * dd, wh[0, oh] + jh * dh, 0] + offset
+                    for jw in range(tw):
+                        take_row(best, ranks, source + jw * dw, low, high, stride, rank)
+                        if store_indices:
+                            offsets[rank] = (jd * dd * in_h + jh * dh) * in_w + jw * dw
+                        rank = rank + 1
             for ow in range(out_w):
                 tw = ww[1, ow]
-                best = -INFINITY
+                if low <= ow < high and td * th > 0:
+                    if store_indices:
+                        if recorded_index is uint8_t:
+                            indices[plane, od, oh, ow] = <uint8_t>ranks[ow]
+                        else:
+                            indices[plane, od, oh, ow] = (
+                                (wd[0, od] * in_h + wh[0, oh]) * in_w + ww[0, ow]
+                                + offsets[ranks[ow]])
+                    continue
+                # An edge window: clipped, so scanned on its own, in the same order.
+                best[ow] = -INFINITY
                 winner = 0
                 rank = 0
-                # A pointer per window row, and a rank counter decoded once per window, keep
-                # the multi-dimensional index arithmetic out of the innermost loop.
                 for jd in range(td):
                     for jh in range(th):
                         source = &x[plane, wd[0, od] + jd * dd, wh[0, oh] + jh * dh, 0]
                         for jw in range(tw):
                             value = source[ww[0, ow] + jw * dw]
-                            if value > best or value != value:
-                                best = value
+                            if value > best[ow] or value != value:
+                                best[ow] = value
                                 winner = rank + jw
                         rank = rank + tw
-                out[plane, od, oh, ow] = best
                 if store_indices:
                     if recorded_index is uint8_t:
                         indices[plane, od, oh, ow] = <uint8_t>winner

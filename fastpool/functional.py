@@ -15,8 +15,11 @@ from ._docstrings import (ADAPTIVE_AVG, ADAPTIVE_AVG_BACKWARD, ADAPTIVE_MAX,
                           ADAPTIVE_MAX_BACKWARD, AVG, AVG_BACKWARD, MAX, MAX_BACKWARD, UNPOOL,
                           documented)
 
-# Placeholder for the kernel's index argument when forward is asked for no indices.
+# Placeholders for the kernel's index and rank-scratch arguments when forward is asked for no
+# indices.
 _NO_INDICES = np.empty((0, 0, 0, 0), np.int64)
+_NO_RANKS = np.empty((0, 0), np.intc)
+_NO_OFFSETS = np.empty((0, 0), np.intp)
 
 
 class _Pooling:
@@ -65,7 +68,7 @@ def _avg_forward(x, nd, make_plan, out, num_threads):
             plan.divisor(), args.thread_count(num_threads, call.x.size))
         return result
     _avg_pool.forward(call.view(call.x), call.view(result), *plan.windows, *plan.dilation,
-                      plan.scale, args.thread_count(num_threads, result.size))
+                      plan.scale, *plan.interior, args.thread_count(num_threads, result.size))
     return result
 
 
@@ -98,10 +101,17 @@ def _max_forward(x, nd, make_plan, return_indices, out, num_threads):
         if index_dtype == args.COMPACT_INDEX_DTYPE:
             indices.reshape(-1)[:] = flat  # in a whole-plane window, rank = flat position
     else:
-        _max_pool.forward(call.view(call.x), call.view(result),
+        threads = args.thread_count(num_threads, result.size)
+        view = call.view(result)
+        if indices is None:
+            ranks, offsets = _NO_RANKS, _NO_OFFSETS
+        else:  # per-thread scratch rows: winners' ranks, and the flat offset of each rank
+            ranks = np.empty((threads, view.shape[3]), np.intc)
+            offsets = np.empty((threads, plan.largest_window()), np.intp)
+        _max_pool.forward(call.view(call.x), view,
                           _NO_INDICES if indices is None else call.view(indices),
-                          indices is not None, *plan.windows, *plan.dilation, plan.channels,
-                          args.thread_count(num_threads, result.size))
+                          indices is not None, ranks, offsets, *plan.windows, *plan.dilation,
+                          plan.channels, *plan.interior, threads)
     return result if indices is None else (result, indices)
 
 
