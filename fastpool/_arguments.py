@@ -87,6 +87,14 @@ def thread_count(num_threads, work):
     return 1 if work < SERIAL_WORK_LIMIT else int(num_threads)
 
 
+def scratch(threads, width, dtype):
+    """One scratch row per thread for the kernels, each padded to whole 64-byte cache lines
+    plus one, so that threads writing their own rows never share a line."""
+    itemsize = np.dtype(dtype).itemsize
+    padded = -(-width * itemsize // 64) * 64 // itemsize + 64 // itemsize
+    return np.empty((threads, padded), dtype)
+
+
 def chunk_count(plane_size):
     """How many GLOBAL_CHUNK pieces a plane of ``plane_size`` elements is reduced in."""
     return -(-plane_size // GLOBAL_CHUNK)
@@ -280,6 +288,7 @@ class PoolPlan(NamedTuple):
     scale: int          # divisor_override, or 1
     interior: tuple = (0, 0, 1, 0)  # W outputs [lo, hi) whose windows are whole and regular:
                                     # first tap ow * stride + offset, every tap in bounds
+    inner: tuple = (0, 0)           # W inputs [lo, hi) covered by interior windows only
 
     def is_global(self, spatial):
         """Whether there is one window per plane and it holds every element (global pooling,
@@ -331,11 +340,15 @@ def _plan(out_spatial, tables, dilation, channels, scale=1, interior=(0, 0, 1, 0
                       _frozen((begin[:, None] * channels + c).ravel(),
                               (end[:, None] * channels + c).ravel()))
         dilation[-1] *= channels
-        interior = (0, 0, 1, 0)  # the vectorised row path is for C-order arrays
+        interior = (0, 0, 1, 0)  # the vectorised row paths are for C-order arrays
+    low, high = interior[:2]
+    begin, end = tables[-1][1]
+    inner = np.flatnonzero((begin >= low) & (end <= high)) if high > low else ()
     unit = 3 - len(out_spatial)
     return PoolPlan(tuple(out_spatial), (_frozen(0, 1, 1),) * unit + tuple(w for w, _ in tables),
                     (_frozen(0, 1),) * unit + tuple(c for _, c in tables),
-                    (1,) * unit + tuple(dilation), channels, scale, interior)
+                    (1,) * unit + tuple(dilation), channels, scale, interior,
+                    (int(inner[0]), int(inner[-1]) + 1) if len(inner) else (0, 0))
 
 
 @functools.lru_cache(maxsize=512)

@@ -24,7 +24,7 @@ NaN and inf propagate through the sums as IEEE arithmetic says. Kernels trust th
 (validated in Python), release the GIL and never raise.
 """
 
-from cython.parallel cimport prange
+from cython.parallel cimport prange, threadid
 
 from fastpool._kernel_common cimport real
 
@@ -57,7 +57,7 @@ def forward(const real[:, :, :, ::1] x, real[:, :, :, ::1] out,
     cdef Py_ssize_t row, plane, od, oh, ow, jd, jh, jw, divisor_dh
     cdef const real* source
     cdef real* result
-    cdef real total
+    cdef real total, divisor
     with nogil:
         for row in prange(out.shape[0] * out_d * out_h, num_threads=num_threads,
                           schedule="static"):
@@ -74,9 +74,12 @@ def forward(const real[:, :, :, ::1] x, real[:, :, :, ::1] out,
                     source = &x[plane, wd[0, od] + jd * dd, wh[0, oh] + jh * dh, 0]
                     for jw in range(ww[1, low] if high > low else 0):
                         add_row(result, source + offset + jw * dw, low, high, stride)
+            if high > low:  # interior windows are whole: one divisor for the row
+                divisor = <real>(divisor_dh * ww[2, low])
+                for ow in range(low, high):
+                    result[ow] = result[ow] / divisor
             for ow in range(out_w):
                 if low <= ow < high:
-                    result[ow] = result[ow] / <real>(divisor_dh * ww[2, ow])
                     continue
                 total = 0  # an edge window: clipped, so summed on its own
                 for jd in range(wd[1, od]):
@@ -87,20 +90,63 @@ def forward(const real[:, :, :, ::1] x, real[:, :, :, ::1] out,
                 result[ow] = total / <real>(divisor_dh * ww[2, ow])
 
 
+cdef inline void spread_taps(real* total, const real* share, Py_ssize_t low, Py_ssize_t high,
+                            Py_ssize_t stride) noexcept nogil:
+    """total[o * stride] += share[o] for o in [low, high): the vectorised inner loop."""
+    cdef Py_ssize_t o
+    for o in range(low, high):
+        total[o * stride] = total[o * stride] + share[o]
+
+
+cdef inline void spread_row(real* total, const real* share, Py_ssize_t low, Py_ssize_t high,
+                           Py_ssize_t stride) noexcept nogil:
+    if stride == 1:
+        spread_taps(total, share, low, high, 1)
+    elif stride == 2:
+        spread_taps(total, share, low, high, 2)
+    else:
+        spread_taps(total, share, low, high, stride)
+
+
 def backward(const real[:, :, :, ::1] grad_output, real[:, :, :, ::1] grad_input,
              const Py_ssize_t[:, ::1] wd, const Py_ssize_t[:, ::1] wh,
              const Py_ssize_t[:, ::1] ww, const Py_ssize_t[:, ::1] cd,
              const Py_ssize_t[:, ::1] ch, const Py_ssize_t[:, ::1] cw,
-             Py_ssize_t channels, Py_ssize_t scale, int num_threads):
+             Py_ssize_t channels, Py_ssize_t scale, Py_ssize_t low, Py_ssize_t high,
+             Py_ssize_t stride, Py_ssize_t offset, Py_ssize_t inner_low, Py_ssize_t inner_high,
+             real[:, ::1] scratch, int num_threads):
     cdef Py_ssize_t in_d = grad_input.shape[1], in_h = grad_input.shape[2]
     cdef Py_ssize_t in_w = grad_input.shape[3]
-    cdef Py_ssize_t row, plane, od, oh, ow, d, h, w, divisor_dh
-    cdef real total
+    cdef Py_ssize_t row, plane, od, oh, ow, d, h, w, jw, divisor_dh
+    cdef const real* gradient
+    cdef real* result
+    cdef real* share
+    cdef real total, divisor
     with nogil:
         for row in prange(grad_input.shape[0] * in_d * in_h, num_threads=num_threads,
                           schedule="static"):
             plane, d, h = row // (in_d * in_h), (row // in_h) % in_d, row % in_h
+            result = &grad_input[plane, d, h, 0]
+            # Inner inputs [inner_low, inner_high) lie in interior windows only: each covering
+            # output row is divided once into ``share`` (the caller's scratch row for this
+            # thread), then spread tap by tap over contiguous outputs, last tap first, so each
+            # input still adds its windows in (d, h, w) output order. Spreading also touches
+            # edge inputs; the gather below then overwrites those.
+            if inner_high > inner_low:
+                share = &scratch[threadid(), 0]
+                for w in range(inner_low, inner_high):
+                    result[w] = 0
+                for od in range(cd[0, d], cd[1, d]):
+                    for oh in range(ch[0, h], ch[1, h]):
+                        divisor = <real>(scale * wd[2, od] * wh[2, oh] * ww[2, low])
+                        gradient = &grad_output[plane, od, oh, 0]
+                        for ow in range(low, high):  # interior windows share one divisor
+                            share[ow] = gradient[ow] / divisor
+                        for jw in range(ww[1, low] - 1, -1, -1):
+                            spread_row(result + offset + jw, share, low, high, stride)
             for w in range(in_w):
+                if inner_low <= w < inner_high:
+                    continue
                 total = 0
                 for od in range(cd[0, d], cd[1, d]):
                     for oh in range(ch[0, h], ch[1, h]):
@@ -110,4 +156,4 @@ def backward(const real[:, :, :, ::1] grad_output, real[:, :, :, ::1] grad_input
                             total = total + grad_output[plane, od, oh, ow] / <real>(
                                 divisor_dh * ww[2, ow])
                             ow = ow + channels
-                grad_input[plane, d, h, w] = total
+                result[w] = total

@@ -78,9 +78,11 @@ def _avg_backward(grad_output, input_shape, nd, make_plan, out, num_threads):
     plan = make_plan(input_shape[len(input_shape) - nd:], call.channels)
     args.check_grad_shape(call.x, input_shape[:len(input_shape) - nd] + plan.out_spatial)
     result = call.output(out, input_shape)
-    _avg_pool.backward(call.view(call.x), call.view(result), *plan.windows, *plan.coverage,
-                       plan.channels, plan.scale,
-                       args.thread_count(num_threads, result.size))
+    threads = args.thread_count(num_threads, result.size)
+    grad_view = call.view(call.x)
+    _avg_pool.backward(grad_view, call.view(result), *plan.windows, *plan.coverage,
+                       plan.channels, plan.scale, *plan.interior, *plan.inner,
+                       args.scratch(threads, grad_view.shape[3], result.dtype), threads)
     return result
 
 
@@ -106,8 +108,8 @@ def _max_forward(x, nd, make_plan, return_indices, out, num_threads):
         if indices is None:
             ranks, offsets = _NO_RANKS, _NO_OFFSETS
         else:  # per-thread scratch rows: winners' ranks, and the flat offset of each rank
-            ranks = np.empty((threads, view.shape[3]), np.intc)
-            offsets = np.empty((threads, plan.largest_window()), np.intp)
+            ranks = args.scratch(threads, view.shape[3], np.intc)
+            offsets = args.scratch(threads, plan.largest_window(), np.intp)
         _max_pool.forward(call.view(call.x), view,
                           _NO_INDICES if indices is None else call.view(indices),
                           indices is not None, ranks, offsets, *plan.windows, *plan.dilation,
