@@ -230,7 +230,7 @@ cdef inline bint valid_index(any_index recorded, Py_ssize_t od, Py_ssize_t oh, P
                              const Py_ssize_t[:, ::1] wd, const Py_ssize_t[:, ::1] wh,
                              const Py_ssize_t[:, ::1] ww, Py_ssize_t dd, Py_ssize_t dh,
                              Py_ssize_t dw, Py_ssize_t channels, Py_ssize_t in_d,
-                             Py_ssize_t in_h, Py_ssize_t in_w) noexcept nogil:
+                             Py_ssize_t in_h, Py_ssize_t in_w, double inverse_w) noexcept nogil:
     """Whether ``recorded`` is what forward could have written for window (od, oh, ow)."""
     cdef Py_ssize_t taps = wd[1, od] * wh[1, oh] * ww[1, ow], index, row, d
     if any_index is uint8_t:
@@ -243,7 +243,13 @@ cdef inline bint valid_index(any_index recorded, Py_ssize_t od, Py_ssize_t oh, P
         index = recorded
         if channels > 1:  # channels-last: the kernels' W * C position
             index = recorded * channels + ow % channels
-        row = index // in_w  # one division for the row (d * H + h), one more only in 3-D
+        # The row (d * H + h) by a multiplication with 1 / in_w, corrected to the exact
+        # quotient: an integer division per index would cost more than the rest of the check.
+        row = <Py_ssize_t>(<double>index * inverse_w)
+        if row * in_w > index:
+            row = row - 1
+        elif (row + 1) * in_w <= index:
+            row = row + 1
         d = 0 if in_d == 1 else row // in_h
         return (is_tap(index - row * in_w, ww, ow, dw) and is_tap(row - d * in_h, wh, oh, dh)
                 and is_tap(d, wd, od, dd))
@@ -258,6 +264,7 @@ def first_invalid_index(const any_index[:, :, :, ::1] indices,
     own window, or -1 when all are valid."""
     cdef Py_ssize_t out_d = indices.shape[1], out_h = indices.shape[2], out_w = indices.shape[3]
     cdef Py_ssize_t row, plane, od, oh, ow, position, invalid = 0, first = -1
+    cdef double inverse_w = 1.0 / in_w
     with nogil:
         # Counted in parallel (the common, valid case); located serially only on failure.
         for row in prange(indices.shape[0] * out_d * out_h, num_threads=num_threads,
@@ -265,14 +272,14 @@ def first_invalid_index(const any_index[:, :, :, ::1] indices,
             plane, od, oh = row // (out_d * out_h), (row // out_h) % out_d, row % out_h
             for ow in range(out_w):
                 if not valid_index(indices[plane, od, oh, ow], od, oh, ow, wd, wh, ww,
-                                   dd, dh, dw, channels, in_d, in_h, in_w):
+                                   dd, dh, dw, channels, in_d, in_h, in_w, inverse_w):
                     invalid += 1
         if invalid:
             for position in range(indices.shape[0] * out_d * out_h * out_w):
                 row, ow = position // out_w, position % out_w
                 plane, od, oh = row // (out_d * out_h), (row // out_h) % out_d, row % out_h
                 if not valid_index(indices[plane, od, oh, ow], od, oh, ow, wd, wh, ww,
-                                   dd, dh, dw, channels, in_d, in_h, in_w):
+                                   dd, dh, dw, channels, in_d, in_h, in_w, inverse_w):
                     first = position
                     break
     return first
