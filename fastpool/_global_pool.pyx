@@ -118,3 +118,18 @@ def maximum(const real[:, ::1] x, real[::1] out, int64_t[::1] indices,
                     best_index = partial_index[plane * chunks + c]
             out[plane] = best
             indices[plane] = best_index
+
+
+def mean_backward(const real[::1] grad_output, real[:, ::1] grad_input, Py_ssize_t chunk,
+                  Py_ssize_t divisor, int num_threads):
+    """Every element of plane p gets grad_output[p] / divisor (one window holds them all)."""
+    cdef Py_ssize_t size = grad_input.shape[1], chunks = (size + chunk - 1) // chunk
+    cdef Py_ssize_t task, plane, start, i
+    cdef real share
+    with nogil:
+        for task in prange(grad_input.shape[0] * chunks, num_threads=num_threads,
+                           schedule="static"):
+            plane, start = task // chunks, (task % chunks) * chunk
+            share = grad_output[plane] / <real>divisor
+            for i in range(start, min(start + chunk, size)):
+                grad_input[plane, i] = share

@@ -79,6 +79,11 @@ def _avg_backward(grad_output, input_shape, nd, make_plan, out, num_threads):
     args.check_grad_shape(call.x, input_shape[:len(input_shape) - nd] + plan.out_spatial)
     result = call.output(out, input_shape)
     threads = args.thread_count(num_threads, result.size)
+    spatial = input_shape[len(input_shape) - nd:]
+    if plan.is_global(spatial):
+        _global_pool.mean_backward(call.x.reshape(-1), result.reshape(-1, int(np.prod(spatial))),
+                                   args.GLOBAL_CHUNK, plan.divisor(), threads)
+        return result
     grad_view = call.view(call.x)
     _avg_pool.backward(grad_view, call.view(result), *plan.windows, *plan.coverage,
                        plan.channels, plan.scale, *plan.interior, *plan.inner,

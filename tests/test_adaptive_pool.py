@@ -84,6 +84,10 @@ def test_global_pooling(shape):
     x = random_array(shape, np.float64, seed=5)
     np.testing.assert_allclose(fastpool.adaptive_avg_pool2d(x, 1)[..., 0, 0],
                                x.mean(axis=(2, 3)), rtol=1e-12)
+    g = random_array(shape[:2] + (1, 1), np.float64, seed=6)
+    np.testing.assert_array_equal(fastpool.adaptive_avg_pool2d_backward(g, shape),
+                                  np.broadcast_to(g / (shape[2] * shape[3]), shape))
+    assert fastpool.adaptive_avg_pool2d_backward(g[:0], (0,) + shape[1:]).shape == (0,) + shape[1:]
     y, indices = fastpool.adaptive_max_pool2d(x, 1, return_indices=True)
     np.testing.assert_array_equal(y[..., 0, 0], x.max(axis=(2, 3)))
     np.testing.assert_array_equal(indices[..., 0, 0],
