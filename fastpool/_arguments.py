@@ -286,8 +286,9 @@ class PoolPlan(NamedTuple):
     dilation: tuple     # D, H, W (for channels-last, W's is multiplied by channels)
     channels: int       # C for a channels-last array, else 1
     scale: int          # divisor_override, or 1
-    interior: tuple = (0, 0, 1, 0)  # W outputs [lo, hi) whose windows are whole and regular:
-                                    # first tap ow * stride + offset, every tap in bounds
+    # W outputs [lo, hi) whose windows are whole and regular, in blocks of ``block`` outputs
+    # (1, or C for channels-last): block b's first taps are b * stride + offset + [0, block).
+    interior: tuple = (0, 0, 1, 0, 1)
     inner: tuple = (0, 0)           # W inputs [lo, hi) covered by interior windows only
 
     def is_global(self, spatial):
@@ -323,7 +324,7 @@ def _dimension_tables(size, start, first, taps, factor, span_end):
             _frozen(first_window, np.maximum(first_window, end_window)))
 
 
-def _plan(out_spatial, tables, dilation, channels, scale=1, interior=(0, 0, 1, 0)):
+def _plan(out_spatial, tables, dilation, channels, scale=1, interior=(0, 0, 1, 0, 1)):
     """A PoolPlan from per-dimension (window, coverage) tables, with the leading unit
     dimensions of the (D, H, W) kernels added.
 
@@ -340,10 +341,13 @@ def _plan(out_spatial, tables, dilation, channels, scale=1, interior=(0, 0, 1, 0
                       _frozen((begin[:, None] * channels + c).ravel(),
                               (end[:, None] * channels + c).ravel()))
         dilation[-1] *= channels
-        interior = (0, 0, 1, 0)  # the vectorised row paths are for C-order arrays
+        low, high, stride, offset, _ = interior
+        interior = (low * channels, high * channels, stride * channels, offset * channels,
+                    channels)
     low, high = interior[:2]
     begin, end = tables[-1][1]
-    inner = np.flatnonzero((begin >= low) & (end <= high)) if high > low else ()
+    # (the vectorised backward runs on C-order arrays only)
+    inner = np.flatnonzero((begin >= low) & (end <= high)) if high > low and channels == 1 else ()
     unit = 3 - len(out_spatial)
     return PoolPlan(tuple(out_spatial), (_frozen(0, 1, 1),) * unit + tuple(w for w, _ in tables),
                     (_frozen(0, 1),) * unit + tuple(c for _, c in tables),
@@ -381,7 +385,7 @@ def pool_plan(spatial, kernel, stride, padding, dilation, ceil_mode, count_inclu
     low = min(-(-p // s), out)
     high = max(low, min(out, (size - 1 - (k - 1) * d + p) // s + 1))
     return _plan(out_spatial, tables, dilation, channels, divisor_override or 1,
-                 (low, high, s, -p))
+                 (low, high, s, -p, 1))
 
 
 @functools.lru_cache(maxsize=512)

@@ -52,9 +52,9 @@ def forward(const real[:, :, :, ::1] x, real[:, :, :, ::1] out,
             const Py_ssize_t[:, ::1] wd, const Py_ssize_t[:, ::1] wh,
             const Py_ssize_t[:, ::1] ww, Py_ssize_t dd, Py_ssize_t dh, Py_ssize_t dw,
             Py_ssize_t scale, Py_ssize_t low, Py_ssize_t high, Py_ssize_t stride,
-            Py_ssize_t offset, int num_threads):
+            Py_ssize_t offset, Py_ssize_t block, int num_threads):
     cdef Py_ssize_t out_d = out.shape[1], out_h = out.shape[2], out_w = out.shape[3]
-    cdef Py_ssize_t row, plane, od, oh, ow, jd, jh, jw, divisor_dh
+    cdef Py_ssize_t row, plane, od, oh, ow, jd, jh, jw, b, divisor_dh
     cdef const real* source
     cdef real* result
     cdef real total, divisor
@@ -73,7 +73,12 @@ def forward(const real[:, :, :, ::1] x, real[:, :, :, ::1] out,
                 for jh in range(wh[1, oh]):
                     source = &x[plane, wd[0, od] + jd * dd, wh[0, oh] + jh * dh, 0]
                     for jw in range(ww[1, low] if high > low else 0):
-                        add_row(result, source + offset + jw * dw, low, high, stride)
+                        if block == 1:
+                            add_row(result, source + offset + jw * dw, low, high, stride)
+                        else:  # channels-last: a contiguous run of channels per column
+                            for b in range(low // block, high // block):
+                                add_row(result + b * block, source + offset + jw * dw
+                                        + b * stride, 0, block, 1)
             if high > low:  # interior windows are whole: one divisor for the row
                 divisor = <real>(divisor_dh * ww[2, low])
                 for ow in range(low, high):

@@ -106,10 +106,10 @@ def forward(const real[:, :, :, ::1] x, real[:, :, :, ::1] out,
             const Py_ssize_t[:, ::1] wd, const Py_ssize_t[:, ::1] wh,
             const Py_ssize_t[:, ::1] ww, Py_ssize_t dd, Py_ssize_t dh, Py_ssize_t dw,
             Py_ssize_t channels, Py_ssize_t low, Py_ssize_t high, Py_ssize_t stride,
-            Py_ssize_t offset, int num_threads):
+            Py_ssize_t offset, Py_ssize_t block, int num_threads):
     cdef Py_ssize_t out_d = out.shape[1], out_h = out.shape[2], out_w = out.shape[3]
     cdef Py_ssize_t in_h = x.shape[2], in_w = x.shape[3]
-    cdef Py_ssize_t row, plane, od, oh, ow, jd, jh, jw, td, th, tw, rank, winner
+    cdef Py_ssize_t row, plane, od, oh, ow, jd, jh, jw, td, th, tw, b, rank, winner
     cdef const real* source
     cdef real* best
     cdef int* ranks
@@ -137,7 +137,13 @@ def forward(const real[:, :, :, ::1] x, real[:, :, :, ::1] out,
                 for jh in range(th):
                     source = &x[plane, wd[0, od] + jd * dd, wh[0, oh] + jh * dh, 0] + offset
                     for jw in range(tw):
-                        take_row(best, ranks, source + jw * dw, low, high, stride, rank)
+                        if block == 1:
+                            take_row(best, ranks, source + jw * dw, low, high, stride, rank)
+                        else:  # channels-last: a contiguous run of channels per column
+                            for b in range(low // block, high // block):
+                                take_row(best + b * block,
+                                         ranks + b * block if store_indices else NULL,
+                                         source + jw * dw + b * stride, 0, block, 1, rank)
                         if store_indices:
                             offsets[rank] = (jd * dd * in_h + jh * dh) * in_w + jw * dw
                         rank = rank + 1
@@ -148,9 +154,10 @@ def forward(const real[:, :, :, ::1] x, real[:, :, :, ::1] out,
                         if recorded_index is uint8_t:
                             indices[plane, od, oh, ow] = <uint8_t>ranks[ow]
                         else:
+                            winner = ((wd[0, od] * in_h + wh[0, oh]) * in_w + ww[0, ow]
+                                      + offsets[ranks[ow]])
                             indices[plane, od, oh, ow] = (
-                                (wd[0, od] * in_h + wh[0, oh]) * in_w + ww[0, ow]
-                                + offsets[ranks[ow]])
+                                winner // channels if channels > 1 else winner)
                     continue
                 # An edge window: clipped, so scanned on its own, in the same order.
                 best[ow] = -INFINITY

@@ -86,7 +86,7 @@ def _avg_backward(grad_output, input_shape, nd, make_plan, out, num_threads):
         return result
     grad_view = call.view(call.x)
     _avg_pool.backward(grad_view, call.view(result), *plan.windows, *plan.coverage,
-                       plan.channels, plan.scale, *plan.interior, *plan.inner,
+                       plan.channels, plan.scale, *plan.interior[:4], *plan.inner,
                        args.scratch(threads, grad_view.shape[3], result.dtype), threads)
     return result
 
