@@ -41,7 +41,8 @@ GLOBAL_MAX_MIN_SIZE = 1024
 # --- scalars and tuples -------------------------------------------------------------------
 
 def _is_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+    return type(value) is int or (isinstance(value, numbers.Integral)
+                                  and not isinstance(value, (bool, np.bool_)))
 
 
 def spatial_tuple(name, value, nd, minimum):
@@ -187,12 +188,12 @@ def planes_view(a, nd, channels_last=False):
     """The (planes, D, H, W) view the kernels take: planes = N * C for a C-contiguous array;
     for a channels-last one planes = N and the last axis holds W * C interleaved values."""
     if not channels_last:
-        planes = int(np.prod(a.shape[:a.ndim - nd], dtype=np.int64))
+        planes = math.prod(a.shape[:a.ndim - nd])
         return a.reshape((planes,) + kernel_dims(a.shape[a.ndim - nd:]))
     axis = a.ndim - nd - 1
     depth, height, width = kernel_dims(a.shape[a.ndim - nd:])
     return np.moveaxis(a, axis, -1).reshape(
-        (int(np.prod(a.shape[:axis], dtype=np.int64)), depth, height, width * a.shape[axis]))
+        (math.prod(a.shape[:axis]), depth, height, width * a.shape[axis]))
 
 
 FLAT_INDEX_DTYPES = (np.dtype(np.int32), np.dtype(np.int64))
@@ -290,13 +291,7 @@ class PoolPlan(NamedTuple):
     # (1, or C for channels-last): block b's first taps are b * stride + offset + [0, block).
     interior: tuple = (0, 0, 1, 0, 1)
     inner: tuple = (0, 0)           # W inputs [lo, hi) covered by interior windows only
-
-    def is_global(self, spatial):
-        """Whether there is one window per plane and it holds every element (global pooling,
-        which has its own fast kernels)."""
-        return all(window.shape[1] == 1 and window[0, 0] == 0 and window[1, 0] == size
-                   and dilation == 1 for window, size, dilation
-                   in zip(self.windows, kernel_dims(spatial), self.dilation))
+    is_global: bool = False         # one window per plane, holding every element
 
     def largest_window(self):
         """The most in-bounds taps any window has."""
@@ -348,11 +343,14 @@ def _plan(out_spatial, tables, dilation, channels, scale=1, interior=(0, 0, 1, 0
     begin, end = tables[-1][1]
     # (the vectorised backward runs on C-order arrays only)
     inner = np.flatnonzero((begin >= low) & (end <= high)) if high > low and channels == 1 else ()
+    is_global = all(window.shape[1] == 1 and window[0, 0] == 0
+                    and window[1, 0] == coverage.shape[1] and step == 1
+                    for (window, coverage), step in zip(tables, dilation))
     unit = 3 - len(out_spatial)
     return PoolPlan(tuple(out_spatial), (_frozen(0, 1, 1),) * unit + tuple(w for w, _ in tables),
                     (_frozen(0, 1),) * unit + tuple(c for _, c in tables),
                     (1,) * unit + tuple(dilation), channels, scale, interior,
-                    (int(inner[0]), int(inner[-1]) + 1) if len(inner) else (0, 0))
+                    (int(inner[0]), int(inner[-1]) + 1) if len(inner) else (0, 0), is_global)
 
 
 @functools.lru_cache(maxsize=512)
@@ -409,6 +407,23 @@ def adaptive_output_size(output_size, spatial):
     return spatial_tuple("output_size", output_size, nd, 1)
 
 
+def _memoised(function):
+    """Cache a normalisation on its raw arguments (types included, so True is not taken for
+    1); arguments that cannot be hashed, such as lists, are normalised afresh. Errors are
+    never cached."""
+    cached = functools.lru_cache(maxsize=1024, typed=True)(function)
+
+    @functools.wraps(function)
+    def normalise(*arguments):
+        try:
+            return cached(*arguments)
+        except TypeError as error:
+            if "unhashable" not in str(error):
+                raise
+            return function(*arguments)
+    return normalise
+
+
 def window_arguments(nd, kernel_size, stride, padding, dilation):
     """Normalised (kernel, stride, padding, dilation) tuples; stride None means kernel_size."""
     kernel = spatial_tuple("kernel_size", kernel_size, nd, 1)
@@ -417,6 +432,7 @@ def window_arguments(nd, kernel_size, stride, padding, dilation):
             spatial_tuple("dilation", dilation, nd, 1))
 
 
+@_memoised
 def avg_arguments(nd, kernel_size, stride, padding, ceil_mode, count_include_pad,
                   divisor_override):
     """Normalised average-pooling arguments, in pool_plan's order (less the spatial shape)."""
@@ -425,6 +441,7 @@ def avg_arguments(nd, kernel_size, stride, padding, ceil_mode, count_include_pad
         optional_positive_int("divisor_override", divisor_override))
 
 
+@_memoised
 def max_arguments(nd, kernel_size, stride, padding, dilation, ceil_mode):
     """Normalised max-pooling arguments, in pool_plan's order (less the spatial shape)."""
     return window_arguments(nd, kernel_size, stride, padding, dilation) + (

@@ -7,6 +7,8 @@ and the adaptive functions share these code paths: lower dimensions are unit dim
 3-D kernels, and adaptive pooling differs from the fixed-window kind only in its plan.
 """
 
+import math
+
 import numpy as np
 
 from . import _arguments as args
@@ -42,7 +44,7 @@ class _Pooling:
 
     def global_planes(self):
         """The input as (planes, plane_size), for the global-pooling kernels."""
-        return self.x.reshape(int(np.prod(self.batch)), int(np.prod(self.spatial)))
+        return self.x.reshape(math.prod(self.batch), math.prod(self.spatial))
 
     def position(self, flat, a):
         """The (N, C, spatial...) position of element ``flat`` of ``view(a)``."""
@@ -61,7 +63,7 @@ def _avg_forward(x, nd, make_plan, out, num_threads):
     call = _Pooling("x", x, nd)
     plan = make_plan(call.spatial, call.channels)
     result = call.output(out, call.batch + plan.out_spatial)
-    if plan.is_global(call.spatial):
+    if plan.is_global:
         planes = call.global_planes()
         _global_pool.mean(planes, result.reshape(-1), np.empty(
             len(planes) * args.chunk_count(planes.shape[1]), result.dtype), args.GLOBAL_CHUNK,
@@ -80,8 +82,8 @@ def _avg_backward(grad_output, input_shape, nd, make_plan, out, num_threads):
     result = call.output(out, input_shape)
     threads = args.thread_count(num_threads, result.size)
     spatial = input_shape[len(input_shape) - nd:]
-    if plan.is_global(spatial):
-        _global_pool.mean_backward(call.x.reshape(-1), result.reshape(-1, int(np.prod(spatial))),
+    if plan.is_global:
+        _global_pool.mean_backward(call.x.reshape(-1), result.reshape(-1, math.prod(spatial)),
                                    args.GLOBAL_CHUNK, plan.divisor(), threads)
         return result
     grad_view = call.view(call.x)
@@ -98,7 +100,7 @@ def _max_forward(x, nd, make_plan, return_indices, out, num_threads):
     result = call.output(out, call.batch + plan.out_spatial)
     indices = None if index_dtype is None else \
         args.output_array(None, result.shape, index_dtype, nd, call.channels_last)
-    if plan.is_global(call.spatial) and np.prod(call.spatial) >= args.GLOBAL_MAX_MIN_SIZE:
+    if plan.is_global and math.prod(call.spatial) >= args.GLOBAL_MAX_MIN_SIZE:
         planes = call.global_planes()
         chunks = len(planes) * args.chunk_count(planes.shape[1])
         flat = indices.reshape(-1) if index_dtype == np.int64 else np.empty(len(planes), np.int64)
@@ -129,7 +131,7 @@ def _max_backward(grad_output, indices, input_shape, nd, make_plan, out, num_thr
     args.check_grad_shape(call.x, input_shape[:len(input_shape) - nd] + plan.out_spatial)
     indices = args.index_array(indices, call.x.shape, True, nd, call.channels_last)
     index_view = call.view(indices)
-    threads = args.thread_count(num_threads, call.x.size + int(np.prod(input_shape)))
+    threads = args.thread_count(num_threads, call.x.size + math.prod(input_shape))
     depth, height, width = args.kernel_dims(input_shape[len(input_shape) - nd:])
     bad = _max_pool.first_invalid_index(index_view, *plan.windows, *plan.dilation,
                                         plan.channels, depth, height, width * plan.channels,
@@ -187,7 +189,7 @@ def _max_unpool_nd(nd, x, indices, kernel_size, stride, padding, output_size, ou
     kernel, stride, padding, _ = args.window_arguments(nd, kernel_size, stride, padding, 1)
     spatial = args.unpool_size(x.shape[x.ndim - nd:], kernel, stride, padding, output_size)
     indices = args.index_array(indices, x.shape, compact_allowed=False)
-    plane_size = int(np.prod(spatial))
+    plane_size = math.prod(spatial)
     if indices.size and (indices.min() < 0 or indices.max() >= plane_size):
         bad = np.flatnonzero((indices < 0) | (indices >= plane_size))[0]
         where = np.unravel_index(bad, indices.shape)
@@ -197,7 +199,7 @@ def _max_unpool_nd(nd, x, indices, kernel_size, stride, padding, output_size, ou
                                indices)
     result.fill(0)
     planes = result.size // plane_size
-    pooled_size = int(np.prod(x.shape[x.ndim - nd:]))
+    pooled_size = math.prod(x.shape[x.ndim - nd:])
     _max_pool.unpool(x.reshape(planes, pooled_size), indices.reshape(planes, pooled_size),
                      result.reshape(planes, plane_size),
                      args.thread_count(num_threads, result.size))
