@@ -24,7 +24,10 @@ import numpy as np
 
 from . import _build_info
 
-SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+FLOAT_DTYPES = tuple(map(np.dtype, (np.float16, np.float32, np.float64)))
+# Max pooling and unpooling also take integers, exactly.
+INTEGER_DTYPES = tuple(map(np.dtype, (np.int8, np.uint8, np.int16, np.uint16, np.int32,
+                                      np.int64)))
 
 # Below this many output elements a call runs on one thread: starting a team costs more than
 # the work.
@@ -125,12 +128,15 @@ def is_channels_last(a, nd):
             and np.moveaxis(a, a.ndim - nd - 1, -1).flags.c_contiguous)
 
 
-def input_array(name, x, nd, channels_last=False):
-    """``x`` as a native-endian float array of nd + 1 or nd + 2 dimensions with non-empty
-    spatial dimensions, C-contiguous or, where the caller's kernels take it, channels-last."""
+def input_array(name, x, nd, channels_last=False, integers=False):
+    """``x`` as a native-endian array of nd + 1 or nd + 2 dimensions with non-empty spatial
+    dimensions, of a float dtype (or, where ``integers``, an integer one), C-contiguous or,
+    where the caller's kernels take it, channels-last."""
     x = np.asarray(x)
-    if x.dtype.newbyteorder("=") not in SUPPORTED_DTYPES:
-        raise TypeError(f"{name} has dtype {x.dtype}; supported dtypes are float32 and float64")
+    supported = FLOAT_DTYPES + (INTEGER_DTYPES if integers else ())
+    if x.dtype.newbyteorder("=") not in supported:
+        raise TypeError(f"{name} has dtype {x.dtype}; supported dtypes are "
+                        f"{', '.join(map(str, supported))}")
     if x.ndim not in (nd + 1, nd + 2):
         raise ValueError(f"{name} must have shape {_layout_names(nd)}, got shape {x.shape}")
     if 0 in x.shape[x.ndim - nd:]:
@@ -151,6 +157,11 @@ def shape_tuple(name, shape, nd):
         raise ValueError(f"{name} must be a shape {_layout_names(nd)} with non-negative sizes "
                          f"and non-empty spatial sizes, got {tuple(shape)!r}")
     return tuple(int(v) for v in shape)
+
+
+def lowest(dtype):
+    """The identity of max in ``dtype``: -inf, or an integer type's least value."""
+    return -np.inf if dtype.kind == "f" else np.iinfo(dtype).min
 
 
 def output_array(out, shape, dtype, nd, channels_last, *sources):

@@ -33,8 +33,8 @@ AVG = """{nd}-D average pooling over an array of shape {batched} or {unbatched}.
 
     Parameters
     ----------
-    x : array_like of float32 or float64
-        Input of shape {batched} or {unbatched}.
+    x : array_like of float16, float32 or float64
+        Input of shape {batched} or {unbatched}; float16 is computed in float32.
     kernel_size : int or tuple of {nd} ints
         Window size.
     stride : int or tuple of {nd} ints, optional
@@ -81,7 +81,7 @@ AVG_BACKWARD = """Gradient of :func:`avg_pool{nd}d` with respect to its input.
 
     Parameters
     ----------
-    grad_output : array_like of float32 or float64
+    grad_output : array_like of float16, float32 or float64
         Gradient of the loss with respect to the pooled output.
     input_shape : tuple of ints
         Shape of the forward input, {batched} or {unbatched}.
@@ -125,8 +125,9 @@ MAX = """{nd}-D max pooling over an array of shape {batched} or {unbatched}.
 
     Parameters
     ----------
-    x : array_like of float32 or float64
-        Input of shape {batched} or {unbatched}.
+    x : array_like of a float or integer dtype
+        Input of shape {batched} or {unbatched}: float16 (computed in float32), float32,
+        float64, or int8, uint8, int16, uint16, int32, int64 (exact).
     kernel_size : int or tuple of {nd} ints
         Window size.
     stride : int or tuple of {nd} ints, optional
@@ -176,7 +177,7 @@ MAX_BACKWARD = """Gradient of :func:`max_pool{nd}d` with respect to its input.
 
     Parameters
     ----------
-    grad_output : array_like of float32 or float64
+    grad_output : array_like of float16, float32 or float64
         Gradient of the loss with respect to the pooled output.
     indices : numpy.ndarray
         The indices :func:`max_pool{nd}d` returned: flat (int64, or int32) or compact (uint8).
@@ -221,7 +222,7 @@ UNPOOL = """Partial inverse of :func:`max_pool{nd}d`: scatter values to their re
 
     Parameters
     ----------
-    x : array_like of float32 or float64
+    x : array_like of a float or integer dtype
         Pooled values, of shape {batched} or {unbatched}.
     indices : numpy.ndarray of int64 or int32
         Flat indices from :func:`max_pool{nd}d` (``return_indices=True``), same shape as x.
@@ -270,8 +271,8 @@ ADAPTIVE_AVG = """{nd}-D adaptive average pooling to a fixed output size.
 
     Parameters
     ----------
-    x : array_like of float32 or float64
-        Input of shape {batched} or {unbatched}.
+    x : array_like of float16, float32 or float64
+        Input of shape {batched} or {unbatched}; float16 is computed in float32.
     output_size : int or tuple of {nd} ints or None
         Output spatial size; None in a position keeps that input size.
     out : numpy.ndarray, optional
@@ -304,7 +305,7 @@ ADAPTIVE_AVG_BACKWARD = """Gradient of :func:`adaptive_avg_pool{nd}d` with respe
 
     Parameters
     ----------
-    grad_output : array_like of float32 or float64
+    grad_output : array_like of float16, float32 or float64
         Gradient of the loss with respect to the pooled output; its spatial shape is the
         forward's output size.
     input_shape : tuple of ints
@@ -345,8 +346,8 @@ ADAPTIVE_MAX = """{nd}-D adaptive max pooling to a fixed output size.
 
     Parameters
     ----------
-    x : array_like of float32 or float64
-        Input of shape {batched} or {unbatched}.
+    x : array_like of a float or integer dtype
+        Input of shape {batched} or {unbatched}, as for :func:`max_pool{nd}d`.
     output_size : int or tuple of {nd} ints or None
         Output spatial size; None in a position keeps that input size.
     return_indices : bool or 'compact', default False
@@ -383,7 +384,7 @@ ADAPTIVE_MAX_BACKWARD = """Gradient of :func:`adaptive_max_pool{nd}d` with respe
 
     Parameters
     ----------
-    grad_output : array_like of float32 or float64
+    grad_output : array_like of float16, float32 or float64
         Gradient of the loss with respect to the pooled output.
     indices : numpy.ndarray
         The indices :func:`adaptive_max_pool{nd}d` returned: flat (int64, or int32) or compact

@@ -18,10 +18,9 @@ the last NaN, exactly as a serial scan. Kernels trust their inputs and never rai
 """
 
 from cython.parallel cimport prange
-from libc.math cimport INFINITY
 from libc.stdint cimport int64_t
 
-from fastpool._kernel_common cimport real
+from fastpool._kernel_common cimport pooled, real
 
 cdef enum:
     LANES = 8
@@ -41,7 +40,7 @@ cdef inline real chunk_sum(const real* values, Py_ssize_t count) noexcept nogil:
             + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7])))
 
 
-cdef inline bint beats(real value, int64_t index, real best, int64_t best_index) noexcept nogil:
+cdef inline bint beats(pooled value, int64_t index, pooled best, int64_t best_index) noexcept nogil:
     """Whether (value, index) wins over (best, best_index) under the rule above; an index of
     -1 means no element."""
     if index < 0:
@@ -55,15 +54,15 @@ cdef inline bint beats(real value, int64_t index, real best, int64_t best_index)
     return value > best or (value == best and index < best_index)
 
 
-cdef inline void chunk_max(const real* values, Py_ssize_t count, Py_ssize_t offset,
-                           real* best, int64_t* best_index) noexcept nogil:
+cdef inline void chunk_max(const pooled* values, Py_ssize_t count, Py_ssize_t offset,
+                           pooled* best, int64_t* best_index) noexcept nogil:
     """The winner among values[0:count] (whose plane positions start at ``offset``)."""
-    cdef real lane_best[LANES]
+    cdef pooled lane_best[LANES]
     cdef int64_t lane_index[LANES]
     cdef Py_ssize_t block, i, j, whole = count - count % LANES
-    cdef real value
+    cdef pooled value
     for j in range(LANES):  # each lane starts at its first element: all -inf keeps it
-        lane_best[j] = values[j] if j < count else -INFINITY
+        lane_best[j] = values[j] if j < count else values[0]  # (index -1: no element)
         lane_index[j] = offset + j if j < count else -1
     for block in range(count // LANES):
         for j in range(LANES):
@@ -76,7 +75,7 @@ cdef inline void chunk_max(const real* values, Py_ssize_t count, Py_ssize_t offs
         if value > lane_best[i - whole] or value != value:
             lane_best[i - whole] = value
             lane_index[i - whole] = offset + i
-    best[0], best_index[0] = -INFINITY, -1
+    best[0], best_index[0] = values[0], -1
     for j in range(LANES):
         if beats(lane_best[j], lane_index[j], best[0], best_index[0]):
             best[0], best_index[0] = lane_best[j], lane_index[j]
@@ -98,11 +97,11 @@ def mean(const real[:, ::1] x, real[::1] out, real[::1] partial, Py_ssize_t chun
             out[plane] = total / <real>divisor
 
 
-def maximum(const real[:, ::1] x, real[::1] out, int64_t[::1] indices,
-            real[::1] partial, int64_t[::1] partial_index, Py_ssize_t chunk, int num_threads):
+def maximum(const pooled[:, ::1] x, pooled[::1] out, int64_t[::1] indices,
+            pooled[::1] partial, int64_t[::1] partial_index, Py_ssize_t chunk, int num_threads):
     cdef Py_ssize_t size = x.shape[1], chunks = (size + chunk - 1) // chunk
     cdef Py_ssize_t task, plane, start, c
-    cdef real best
+    cdef pooled best
     cdef int64_t best_index
     with nogil:
         for task in prange(x.shape[0] * chunks, num_threads=num_threads, schedule="static"):
@@ -110,7 +109,7 @@ def maximum(const real[:, ::1] x, real[::1] out, int64_t[::1] indices,
             chunk_max(&x[plane, start], min(chunk, size - start), start, &partial[task],
                       &partial_index[task])
         for plane in prange(x.shape[0], num_threads=num_threads, schedule="static"):
-            best, best_index = -INFINITY, -1
+            best, best_index = x[plane, 0], -1  # (index -1: nothing yet)
             for c in range(chunks):
                 if beats(partial[plane * chunks + c], partial_index[plane * chunks + c],
                          best, best_index):

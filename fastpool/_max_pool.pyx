@@ -9,10 +9,11 @@ Indices: "flat" indices are positions in the input plane, (d * H + h) * W + w (i
 forward; int32 also accepted), the format torch's max_unpool takes. "Compact" indices (uint8)
 are the winner's rank among its window's in-bounds taps in row-major order: 8x less memory,
 for windows of at most 256 taps. A window with no in-bounds tap (possible only with dilation
-on tiny inputs) gives -inf and flat index -1 (compact 0), and its gradient goes nowhere.
+on tiny inputs) gives ``lowest`` (-inf, or an integer type's least value) and flat index -1
+(compact 0), and its gradient goes nowhere.
 
 Ties and NaN (PyTorch's CPU rule): a tap replaces the running maximum when it is greater or
-when it is NaN. So the first maximum in row-major window order wins ties, a window holding NaN
+when it is NaN (never, for integers, which forward and unpooling take exactly). So the first maximum in row-major window order wins ties, a window holding NaN
 gives NaN with the index of its last NaN, and an all -inf window gives -inf with its first tap.
 
 Parallelism: forward is a prange over output rows, so each output is written by one thread.
@@ -30,10 +31,9 @@ index keeps the later value). Kernels trust validated input, release the GIL, ne
 """
 
 from cython.parallel cimport prange, threadid
-from libc.math cimport INFINITY
 from libc.stdint cimport int32_t, int64_t, uint8_t
 
-from fastpool._kernel_common cimport real
+from fastpool._kernel_common cimport pooled, real
 
 ctypedef fused recorded_index:  # what forward writes
     int64_t
@@ -58,22 +58,22 @@ cdef inline bint is_tap(Py_ssize_t position, const Py_ssize_t[:, ::1] window, Py
     return offset >= 0 and offset % dilation == 0 and offset // dilation < window[1, o]
 
 
-cdef inline void take_taps(real* best, const real* tap, Py_ssize_t low, Py_ssize_t high,
+cdef inline void take_taps(pooled* best, const pooled* tap, Py_ssize_t low, Py_ssize_t high,
                           Py_ssize_t stride) noexcept nogil:
     """Where tap[o * stride] is greater than best[o] or NaN, take it, for o in [low, high):
     branch-free, so the compiler vectorises it."""
     cdef Py_ssize_t o
-    cdef real value
+    cdef pooled value
     for o in range(low, high):
         value = tap[o * stride]
         best[o] = value if (value > best[o]) | (value != value) else best[o]
 
 
-cdef inline void take_ranked_taps(real* best, int* ranks, const real* tap, Py_ssize_t low,
+cdef inline void take_ranked_taps(pooled* best, int* ranks, const pooled* tap, Py_ssize_t low,
                                   Py_ssize_t high, Py_ssize_t stride, int rank) noexcept nogil:
     """take_taps, also recording ``rank`` where a tap is taken."""
     cdef Py_ssize_t o
-    cdef real value
+    cdef pooled value
     cdef bint take
     for o in range(low, high):
         value = tap[o * stride]
@@ -82,7 +82,7 @@ cdef inline void take_ranked_taps(real* best, int* ranks, const real* tap, Py_ss
         ranks[o] = rank if take else ranks[o]
 
 
-cdef inline void take_row(real* best, int* ranks, const real* tap, Py_ssize_t low,
+cdef inline void take_row(pooled* best, int* ranks, const pooled* tap, Py_ssize_t low,
                          Py_ssize_t high, Py_ssize_t stride, int rank) noexcept nogil:
     # Literal strides become constants once the loops are inlined: packed loads for 1 and 2.
     if ranks == NULL:
@@ -100,21 +100,21 @@ cdef inline void take_row(real* best, int* ranks, const real* tap, Py_ssize_t lo
         take_ranked_taps(best, ranks, tap, low, high, stride, rank)
 
 
-def forward(const real[:, :, :, ::1] x, real[:, :, :, ::1] out,
+def forward(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] out,
             recorded_index[:, :, :, ::1] indices, bint store_indices, int[:, ::1] scratch,
             Py_ssize_t[:, ::1] tap_offsets,
             const Py_ssize_t[:, ::1] wd, const Py_ssize_t[:, ::1] wh,
             const Py_ssize_t[:, ::1] ww, Py_ssize_t dd, Py_ssize_t dh, Py_ssize_t dw,
             Py_ssize_t channels, Py_ssize_t low, Py_ssize_t high, Py_ssize_t stride,
-            Py_ssize_t offset, Py_ssize_t block, int num_threads):
+            Py_ssize_t offset, Py_ssize_t block, pooled lowest, int num_threads):
     cdef Py_ssize_t out_d = out.shape[1], out_h = out.shape[2], out_w = out.shape[3]
     cdef Py_ssize_t in_h = x.shape[2], in_w = x.shape[3]
     cdef Py_ssize_t row, plane, od, oh, ow, jd, jh, jw, td, th, tw, b, rank, winner
-    cdef const real* source
-    cdef real* best
+    cdef const pooled* source
+    cdef pooled* best
     cdef int* ranks
     cdef Py_ssize_t* offsets
-    cdef real value
+    cdef pooled value
     with nogil:
         for row in prange(out.shape[0] * out_d * out_h, num_threads=num_threads,
                           schedule="static"):
@@ -126,7 +126,7 @@ def forward(const real[:, :, :, ::1] x, real[:, :, :, ::1] out,
             # still meets its taps in row-major order, so ties and NaN resolve as below.
             tw = ww[1, low] if high > low else 0
             for ow in range(low, high):
-                best[ow] = -INFINITY
+                best[ow] = lowest
                 if store_indices:
                     ranks[ow] = 0
             # The flat offset of each interior tap from its window's first, so that recording
@@ -160,7 +160,7 @@ def forward(const real[:, :, :, ::1] x, real[:, :, :, ::1] out,
                                 winner // channels if channels > 1 else winner)
                     continue
                 # An edge window: clipped, so scanned on its own, in the same order.
-                best[ow] = -INFINITY
+                best[ow] = lowest
                 winner = 0
                 rank = 0
                 for jd in range(td):
@@ -292,7 +292,7 @@ def first_invalid_index(const any_index[:, :, :, ::1] indices,
     return first
 
 
-def unpool(const real[:, ::1] x, const flat_index[:, ::1] indices, real[:, ::1] out,
+def unpool(const pooled[:, ::1] x, const flat_index[:, ::1] indices, pooled[:, ::1] out,
            int num_threads):
     cdef Py_ssize_t plane, o
     with nogil:

@@ -25,13 +25,17 @@ _NO_OFFSETS = np.empty((0, 0), np.intp)
 
 
 class _Pooling:
-    """One pooling call's input and layout: ``plan(make)`` builds the window plan from a
-    function of (spatial sizes, channels), and the run methods call the kernels."""
+    """One call's validated input, its layout (C order or channels-last) and dtype.
 
-    def __init__(self, name, x, nd):
+    float16 input is computed in float32: ``x`` is then a float32 copy, ``output`` hands the
+    kernel a float32 work array and ``finish`` rounds it into the float16 result."""
+
+    def __init__(self, name, x, nd, integers=False, channels_last=True):
         self.nd = nd
-        self.x = args.input_array(name, x, nd, channels_last=True)
-        self.channels_last = args.is_channels_last(self.x, nd)
+        x = args.input_array(name, x, nd, channels_last, integers)
+        self.dtype = x.dtype
+        self.x = x.astype(np.float32) if x.dtype == np.float16 else x  # order "K": same layout
+        self.channels_last = channels_last and args.is_channels_last(self.x, nd)
         self.spatial = self.x.shape[self.x.ndim - nd:]
         self.batch = self.x.shape[:self.x.ndim - nd]
 
@@ -55,8 +59,19 @@ class _Pooling:
         return where[:axis] + where[-1:] + where[axis:-1]
 
     def output(self, out, shape, *sources):
-        return args.output_array(out, shape, self.x.dtype, self.nd, self.channels_last,
-                                 self.x, *sources)
+        """The array the kernel writes: ``out`` (checked) or a new array, or for float16 a
+        float32 work array."""
+        self.result = args.output_array(out, shape, self.dtype, self.nd, self.channels_last,
+                                        self.x, *sources)
+        if self.dtype == self.x.dtype:
+            return self.result
+        return args.output_array(None, shape, self.x.dtype, self.nd, self.channels_last)
+
+    def finish(self, work):
+        """The caller's result: ``work`` itself, or rounded into the float16 result."""
+        if work is not self.result:
+            self.result[...] = work
+        return self.result
 
 
 def _avg_forward(x, nd, make_plan, out, num_threads):
@@ -68,10 +83,10 @@ def _avg_forward(x, nd, make_plan, out, num_threads):
         _global_pool.mean(planes, result.reshape(-1), np.empty(
             len(planes) * args.chunk_count(planes.shape[1]), result.dtype), args.GLOBAL_CHUNK,
             plan.divisor(), args.thread_count(num_threads, call.x.size))
-        return result
+        return call.finish(result)
     _avg_pool.forward(call.view(call.x), call.view(result), *plan.windows, *plan.dilation,
                       plan.scale, *plan.interior, args.thread_count(num_threads, result.size))
-    return result
+    return call.finish(result)
 
 
 def _avg_backward(grad_output, input_shape, nd, make_plan, out, num_threads):
@@ -85,16 +100,16 @@ def _avg_backward(grad_output, input_shape, nd, make_plan, out, num_threads):
     if plan.is_global:
         _global_pool.mean_backward(call.x.reshape(-1), result.reshape(-1, math.prod(spatial)),
                                    args.GLOBAL_CHUNK, plan.divisor(), threads)
-        return result
+        return call.finish(result)
     grad_view = call.view(call.x)
     _avg_pool.backward(grad_view, call.view(result), *plan.windows, *plan.coverage,
                        plan.channels, plan.scale, *plan.interior[:4], *plan.inner,
                        args.scratch(threads, grad_view.shape[3], result.dtype), threads)
-    return result
+    return call.finish(result)
 
 
 def _max_forward(x, nd, make_plan, return_indices, out, num_threads):
-    call = _Pooling("x", x, nd)
+    call = _Pooling("x", x, nd, integers=True)
     plan = make_plan(call.spatial, call.channels)
     index_dtype = args.index_mode(return_indices, plan)
     result = call.output(out, call.batch + plan.out_spatial)
@@ -120,7 +135,8 @@ def _max_forward(x, nd, make_plan, return_indices, out, num_threads):
         _max_pool.forward(call.view(call.x), view,
                           _NO_INDICES if indices is None else call.view(indices),
                           indices is not None, ranks, offsets, *plan.windows, *plan.dilation,
-                          plan.channels, *plan.interior, threads)
+                          plan.channels, *plan.interior, args.lowest(result.dtype), threads)
+    result = call.finish(result)
     return result if indices is None else (result, indices)
 
 
@@ -146,7 +162,7 @@ def _max_backward(grad_output, indices, input_shape, nd, make_plan, out, num_thr
                        *plan.coverage[:2], *plan.dilation, plan.channels,
                        args.band_rows(len(grad_view), grad_view.shape[1] * grad_view.shape[2],
                                       threads), threads)
-    return result
+    return call.finish(result)
 
 
 # --- average pooling ------------------------------------------------------------------------
@@ -185,25 +201,24 @@ def _max_pool_backward_nd(nd, grad_output, indices, input_shape, kernel_size, st
 
 def _max_unpool_nd(nd, x, indices, kernel_size, stride, padding, output_size, out,
                    num_threads):
-    x = args.input_array("x", x, nd)
+    call = _Pooling("x", x, nd, integers=True, channels_last=False)
     kernel, stride, padding, _ = args.window_arguments(nd, kernel_size, stride, padding, 1)
-    spatial = args.unpool_size(x.shape[x.ndim - nd:], kernel, stride, padding, output_size)
-    indices = args.index_array(indices, x.shape, compact_allowed=False)
+    spatial = args.unpool_size(call.spatial, kernel, stride, padding, output_size)
+    indices = args.index_array(indices, call.x.shape, compact_allowed=False)
     plane_size = math.prod(spatial)
     if indices.size and (indices.min() < 0 or indices.max() >= plane_size):
         bad = np.flatnonzero((indices < 0) | (indices >= plane_size))[0]
         where = np.unravel_index(bad, indices.shape)
         raise ValueError(f"indices{list(map(int, where))} = {indices[where]} is outside the "
                          f"output plane of {plane_size} elements (spatial size {spatial})")
-    result = args.output_array(out, x.shape[:x.ndim - nd] + spatial, x.dtype, nd, False, x,
-                               indices)
+    result = call.output(out, call.batch + spatial, indices)
     result.fill(0)
-    planes = result.size // plane_size
-    pooled_size = math.prod(x.shape[x.ndim - nd:])
-    _max_pool.unpool(x.reshape(planes, pooled_size), indices.reshape(planes, pooled_size),
+    planes = math.prod(call.batch)
+    pooled_size = math.prod(call.spatial)
+    _max_pool.unpool(call.x.reshape(planes, pooled_size), indices.reshape(planes, pooled_size),
                      result.reshape(planes, plane_size),
                      args.thread_count(num_threads, result.size))
-    return result
+    return call.finish(result)
 
 
 # --- adaptive pooling -------------------------------------------------------------------------

@@ -115,7 +115,7 @@ def _max_over(x, nd, windows, index_dtype):
     for index, positions in windows:
         where = (slice(None),) + index
         if not positions:
-            values[where], flat[where] = -np.inf, -1
+            values[where], flat[where] = args.lowest(x.dtype), -1
             continue
         window = _stack(planes, positions)
         winner = _winners(window)
@@ -147,7 +147,7 @@ def _max_backward_over(grad_output, indices, input_shape, nd, windows):
 
 
 def _max_pool_nd(nd, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
-    x = args.input_array("x", x, nd)
+    x = args.input_array("x", x, nd, integers=True)
     arguments = args.max_arguments(nd, kernel_size, stride, padding, dilation, ceil_mode)
     spatial = x.shape[x.ndim - nd:]
     index_dtype = args.index_mode(return_indices, args.pool_plan(spatial, *arguments))
@@ -186,7 +186,7 @@ def _adaptive_avg_pool_backward_nd(nd, grad_output, input_shape):
 
 
 def _adaptive_max_pool_nd(nd, x, output_size, return_indices):
-    x = args.input_array("x", x, nd)
+    x = args.input_array("x", x, nd, integers=True)
     spatial = x.shape[x.ndim - nd:]
     out_spatial = args.adaptive_output_size(output_size, spatial)
     index_dtype = args.index_mode(return_indices, args.adaptive_plan(spatial, out_spatial))
@@ -202,7 +202,7 @@ def _adaptive_max_pool_backward_nd(nd, grad_output, indices, input_shape):
 
 
 def _max_unpool_nd(nd, x, indices, kernel_size, stride, padding, output_size):
-    x = args.input_array("x", x, nd)
+    x = args.input_array("x", x, nd, integers=True)
     kernel, stride, padding, _ = args.window_arguments(nd, kernel_size, stride, padding, 1)
     spatial = args.unpool_size(x.shape[x.ndim - nd:], kernel, stride, padding, output_size)
     values, idx = _planes(x, nd), _planes(np.asarray(indices), nd)
