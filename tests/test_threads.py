@@ -1,0 +1,62 @@
+"""Threads: num_threads per call, OMP_NUM_THREADS, threadpoolctl, many Python threads at once."""
+
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+import fastpool
+from cases import random_array
+
+
+def test_omp_num_threads_is_the_default():
+    code = "import fastpool, io; print(fastpool.show_config(file=io.StringIO())['threads'])"
+    for value in ("1", "3"):
+        env = dict(os.environ, OMP_NUM_THREADS=value)
+        result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                                text=True, check=True)
+        expected = value if fastpool.show_config(file=open(os.devnull, "w"))["openmp"] else "1"
+        assert result.stdout.strip() == expected
+
+
+def test_threadpoolctl_limits_are_honoured():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    if not fastpool.show_config(file=open(os.devnull, "w"))["openmp"]:
+        pytest.skip("serial build")
+    from fastpool import _build_info
+    before = _build_info.max_threads()
+    with threadpoolctl.threadpool_limits(limits=1, user_api="openmp"):
+        assert _build_info.max_threads() == 1
+    assert _build_info.max_threads() == before
+
+
+def test_many_python_threads_at_once():
+    """Calls from a thread pool (the GIL is released in the kernels) give the serial results."""
+    inputs = [random_array((4, 8, 61, 47), np.float32, seed=i) for i in range(12)]
+
+    def work(x):
+        y, indices = fastpool.max_pool2d(x, 3, stride=2, padding=1, return_indices=True)
+        return (fastpool.avg_pool2d(x, 3, stride=1, padding=1),
+                fastpool.max_pool2d_backward(y, indices, x.shape, 3, 2, 1),
+                fastpool.adaptive_avg_pool2d(x, 5))
+
+    serial = [work(x) for x in inputs]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        concurrent = list(pool.map(work, inputs * 3))
+    for i, results in enumerate(concurrent):
+        for got, expected in zip(results, serial[i % len(inputs)]):
+            np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("function, args", [
+    (fastpool.avg_pool2d, (3, 1, 1)), (fastpool.max_pool2d, (2,)),
+    (fastpool.adaptive_avg_pool2d, (1,)), (fastpool.adaptive_max_pool2d, (1,)),
+])
+def test_bit_identical_for_any_thread_count(function, args):
+    x = random_array((3, 5, 211, 199), np.float32, seed=4)
+    one = function(x, *args, num_threads=1)
+    for threads in (2, 4, 7):
+        np.testing.assert_array_equal(function(x, *args, num_threads=threads), one)
