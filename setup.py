@@ -54,6 +54,11 @@ def openmp_candidates(compiler):
 
 
 class BuildExt(build_ext):
+    def finalize_options(self):
+        super().finalize_options()
+        if self.parallel is None:  # compile the kernel modules side by side
+            self.parallel = os.cpu_count() or 1
+
     def build_extensions(self):
         flags = self.find_openmp_flags() if WANT_OPENMP else None
         if flags is None:
@@ -94,6 +99,7 @@ extensions = [Extension(f"fastpool.{name}", [f"fastpool/{name}.pyx"],
 
 setup(
     ext_modules=cythonize(extensions, compiler_directives=DIRECTIVES,
-                          build_dir=os.path.join("build", "cython", variant)),
+                          build_dir=os.path.join("build", "cython", variant),
+                          nthreads=os.cpu_count() or 1),
     cmdclass={"build_ext": BuildExt},
 )

