@@ -12,6 +12,7 @@
 #    the oldest supported NumPy and the newest, and in each checks that show_config() reports
 #    OpenMP on and runs the test suite against the installed package.
 set -euo pipefail
+unset FASTPOOL_CYTHON_DEBUG FASTPOOL_OPENMP  # a release build, whatever the caller set
 cd "$(dirname "$0")/.."
 repo=$(pwd)
 python=${PYTHON:-python3}
