@@ -1,11 +1,11 @@
 """Every public function has a numpydoc docstring whose example runs."""
 
 import doctest
+import importlib
 
 import pytest
 
 import fastpool
-from fastpool import _config, functional
 
 
 def test_public_functions_have_numpydoc_docstrings():
@@ -15,7 +15,17 @@ def test_public_functions_have_numpydoc_docstrings():
             assert f"\n    {section}\n    ---" in doc, f"{name} lacks a {section} section"
 
 
-@pytest.mark.parametrize("module", [functional, _config])
+@pytest.mark.parametrize("module", ["functional", "_config", "nn", "autograd_ops", "mygrad_ops"])
 def test_docstring_examples_run(module):
+    if module.endswith("_ops"):
+        pytest.importorskip(module.split("_")[0])
+    module = importlib.import_module(f"fastpool.{module}")
     failures, attempted = doctest.testmod(module, raise_on_error=False)
     assert attempted > 0 and failures == 0
+
+
+def test_layers_have_docstrings_with_examples():
+    from fastpool import nn
+    for name in nn.__all__:
+        doc = getattr(nn, name).__doc__
+        assert doc and "Examples" in doc and ">>>" in doc, name

@@ -50,7 +50,7 @@ for numpy in "numpy==1.23.5" "numpy"; do
     venv="$work/$numpy/bin"
     "$venv/python" -m pip install --quiet --upgrade pip
     "$venv/python" -m pip install --quiet "$wheel" "$numpy" pytest hypothesis threadpoolctl
-    cp -r tests pyproject.toml "$work/"
+    cp -r tests examples pyproject.toml "$work/"
     (
         cd "$work"
         "$venv/python" - <<'PY'
