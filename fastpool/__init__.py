@@ -1,9 +1,11 @@
 """fastpool: fast CPU average and max pooling, forward and backward, for NumPy arrays.
 
 The functions follow ``torch.nn.functional`` (names, argument order and semantics) and run in
-OpenMP-parallel Cython kernels that release the GIL. ``fastpool.reference`` holds plain NumPy
-implementations of the same functions; ``python -m fastpool`` prints the build configuration
-and a short speed table.
+OpenMP-parallel Cython kernels that release the GIL. ``fastpool.nn`` wraps them in layers with
+forward/backward; ``fastpool.autograd_ops`` and ``fastpool.mygrad_ops`` make them
+differentiable inside HIPS autograd and MyGrad; ``fastpool.reference`` holds plain NumPy
+implementations of the same functions. ``python -m fastpool`` prints the build configuration
+and a short speed table; ``python -m fastpool.bench`` runs the full benchmark.
 """
 
 __version__ = "0.1.0.dev0"

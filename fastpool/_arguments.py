@@ -28,6 +28,7 @@ FLOAT_DTYPES = tuple(map(np.dtype, (np.float16, np.float32, np.float64)))
 # Max pooling and unpooling also take integers, exactly.
 INTEGER_DTYPES = tuple(map(np.dtype, (np.int8, np.uint8, np.int16, np.uint16, np.int32,
                                       np.int64)))
+_SUPPORTED = {False: frozenset(FLOAT_DTYPES), True: frozenset(FLOAT_DTYPES + INTEGER_DTYPES)}
 
 # Below this many output elements a call runs on one thread: starting a team costs more than
 # the work.
@@ -133,8 +134,9 @@ def input_array(name, x, nd, channels_last=False, integers=False):
     dimensions, of a float dtype (or, where ``integers``, an integer one), C-contiguous or,
     where the caller's kernels take it, channels-last."""
     x = np.asarray(x)
-    supported = FLOAT_DTYPES + (INTEGER_DTYPES if integers else ())
-    if x.dtype.newbyteorder("=") not in supported:
+    if x.dtype not in _SUPPORTED[integers] and (
+            x.dtype.isnative or x.dtype.newbyteorder("=") not in _SUPPORTED[integers]):
+        supported = FLOAT_DTYPES + (INTEGER_DTYPES if integers else ())
         raise TypeError(f"{name} has dtype {x.dtype}; supported dtypes are "
                         f"{', '.join(map(str, supported))}")
     if x.ndim not in (nd + 1, nd + 2):
@@ -198,9 +200,10 @@ def kernel_dims(spatial):
 def planes_view(a, nd, channels_last=False):
     """The (planes, D, H, W) view the kernels take: planes = N * C for a C-contiguous array;
     for a channels-last one planes = N and the last axis holds W * C interleaved values."""
+    shape = a.shape
     if not channels_last:
-        planes = math.prod(a.shape[:a.ndim - nd])
-        return a.reshape((planes,) + kernel_dims(a.shape[a.ndim - nd:]))
+        return a.reshape((math.prod(shape[:len(shape) - nd]),) + (1,) * (3 - nd)
+                         + shape[len(shape) - nd:])
     axis = a.ndim - nd - 1
     depth, height, width = kernel_dims(a.shape[a.ndim - nd:])
     return np.moveaxis(a, axis, -1).reshape(

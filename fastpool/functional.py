@@ -35,7 +35,8 @@ class _Pooling:
         x = args.input_array(name, x, nd, channels_last, integers)
         self.dtype = x.dtype
         self.x = x.astype(np.float32) if x.dtype == np.float16 else x  # order "K": same layout
-        self.channels_last = channels_last and args.is_channels_last(self.x, nd)
+        # input_array returns C order, or channels-last where that is allowed
+        self.channels_last = not self.x.flags.c_contiguous
         self.spatial = self.x.shape[self.x.ndim - nd:]
         self.batch = self.x.shape[:self.x.ndim - nd]
 
