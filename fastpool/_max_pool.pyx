@@ -196,7 +196,7 @@ def backward(const real[:, :, :, ::1] grad_output, const any_index[:, :, :, ::1]
     cdef Py_ssize_t out_w = grad_output.shape[3]
     cdef Py_ssize_t bands = (rows + band_rows - 1) // band_rows
     cdef Py_ssize_t task, plane, first_row, end_row, lo, hi, i, od, oh, ow, oh_begin, oh_end
-    cdef Py_ssize_t winner, taps_hw, rank
+    cdef Py_ssize_t winner, taps_hw, rank, jd, jh
     cdef real* grad
     with nogil:
         for task in prange(grad_input.shape[0] * bands, num_threads=num_threads,
@@ -221,10 +221,13 @@ def backward(const real[:, :, :, ::1] grad_output, const any_index[:, :, :, ::1]
                             taps_hw = wh[1, oh] * ww[1, ow]
                             if wd[1, od] * taps_hw == 0:
                                 continue
+                            # rank -> (jd, jh, jw) with as few divisions as the window allows
                             rank = indices[plane, od, oh, ow]
-                            winner = (((wd[0, od] + rank // taps_hw * dd) * in_h
-                                       + wh[0, oh] + (rank // ww[1, ow]) % wh[1, oh] * dh) * in_w
-                                      + ww[0, ow] + rank % ww[1, ow] * dw)
+                            jd = 0 if wd[1, od] == 1 else rank // taps_hw
+                            rank = rank - jd * taps_hw
+                            jh = 0 if wh[1, oh] == 1 else rank // ww[1, ow]
+                            winner = (((wd[0, od] + jd * dd) * in_h + wh[0, oh] + jh * dh) * in_w
+                                      + ww[0, ow] + (rank - jh * ww[1, ow]) * dw)
                         else:
                             winner = indices[plane, od, oh, ow]
                             if channels > 1:  # channels-last: the kernels' W * C position
