@@ -306,6 +306,11 @@ class PoolPlan(NamedTuple):
     interior: tuple = (0, 0, 1, 0, 1)
     inner: tuple = (0, 0)           # W inputs [lo, hi) covered by interior windows only
     is_global: bool = False         # one window per plane, holding every element
+    # For the row-maxima max kernel (C order, fixed windows whose rows overlap, so that a row's
+    # maxima serve several output rows): per W tap j, the outputs [lo, hi) it lies in bounds
+    # for ((2, kernel) intp), and each output's first in-bounds tap ((out,) intp); else None.
+    row_taps: object = None
+    first_taps: object = None
 
     def largest_window(self):
         """The most in-bounds taps any window has."""
@@ -333,7 +338,8 @@ def _dimension_tables(size, start, first, taps, factor, span_end):
             _frozen(first_window, np.maximum(first_window, end_window)))
 
 
-def _plan(out_spatial, tables, dilation, channels, scale=1, interior=(0, 0, 1, 0, 1)):
+def _plan(out_spatial, tables, dilation, channels, scale=1, interior=(0, 0, 1, 0, 1),
+          row_taps=None, first_taps=None):
     """A PoolPlan from per-dimension (window, coverage) tables, with the leading unit
     dimensions of the (D, H, W) kernels added.
 
@@ -353,6 +359,7 @@ def _plan(out_spatial, tables, dilation, channels, scale=1, interior=(0, 0, 1, 0
         low, high, stride, offset, _ = interior
         interior = (low * channels, high * channels, stride * channels, offset * channels,
                     channels)
+        row_taps = first_taps = None  # the row-maxima kernel is for C-order arrays
     low, high = interior[:2]
     begin, end = tables[-1][1]
     # (the vectorised backward runs on C-order arrays only)
@@ -364,7 +371,8 @@ def _plan(out_spatial, tables, dilation, channels, scale=1, interior=(0, 0, 1, 0
     return PoolPlan(tuple(out_spatial), (_frozen(0, 1, 1),) * unit + tuple(w for w, _ in tables),
                     (_frozen(0, 1),) * unit + tuple(c for _, c in tables),
                     (1,) * unit + tuple(dilation), channels, scale, interior,
-                    (int(inner[0]), int(inner[-1]) + 1) if len(inner) else (0, 0), is_global)
+                    (int(inner[0]), int(inner[-1]) + 1) if len(inner) else (0, 0), is_global,
+                    row_taps, first_taps)
 
 
 @functools.lru_cache(maxsize=512)
@@ -393,11 +401,19 @@ def pool_plan(spatial, kernel, stride, padding, dilation, ceil_mode, count_inclu
         out_spatial.append(out)
         tables.append(_dimension_tables(size, start, first, taps, factor,
                                         start + (k - 1) * d + 1))
-    # Along W, the outputs whose k taps all lie in the input form one range.
+    # Along W (the loop's last values are W's), the outputs whose k taps all lie in the input
+    # form one range; and tap j lies in bounds for outputs [lo_j, hi_j).
     low = min(-(-p // s), out)
     high = max(low, min(out, (size - 1 - (k - 1) * d + p) // s + 1))
+    offsets = np.arange(k) * d - p
+    tap_low = np.clip(-(-(-offsets) // s), 0, out)
+    tap_high = np.maximum(tap_low, np.clip((size - 1 - offsets) // s + 1, 0, out))
+    rows_overlap = any((k_ - 1) * d_ + 1 > s_ for k_, s_, d_
+                       in zip(kernel[:-1], stride[:-1], dilation[:-1]))
+    row_taps = _frozen(tap_low, tap_high) if rows_overlap else None
+    first_taps = _frozen(skipped)[0] if rows_overlap else None
     return _plan(out_spatial, tables, dilation, channels, divisor_override or 1,
-                 (low, high, s, -p, 1))
+                 (low, high, s, -p, 1), row_taps, first_taps)
 
 
 @functools.lru_cache(maxsize=512)

@@ -184,6 +184,101 @@ def forward(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] out,
                             + ww[0, ow] + jw * dw) // channels
 
 
+cdef inline void take_coded(pooled* best, int* codes, const pooled* row, const int* taps,
+                            Py_ssize_t count, int row_code) noexcept nogil:
+    """Where row[o] is greater than best[o] or NaN, take it, with code row_code | taps[o]."""
+    cdef Py_ssize_t o
+    cdef pooled value
+    cdef int coded
+    cdef bint take
+    for o in range(count):
+        value, coded = row[o], row_code | taps[o]  # loaded unconditionally: a branch-free select
+        take = (value > best[o]) | (value != value)
+        best[o] = value if take else best[o]
+        codes[o] = coded if take else codes[o]
+
+
+def forward_by_rows(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] out,
+                    recorded_index[:, :, :, ::1] indices, bint store_indices,
+                    pooled[:, ::1] row_values, int[:, ::1] row_taps, Py_ssize_t[:, ::1] row_keys,
+                    Py_ssize_t slots, int[:, ::1] codes,
+                    const Py_ssize_t[:, ::1] wd, const Py_ssize_t[:, ::1] wh,
+                    const Py_ssize_t[:, ::1] ww, const Py_ssize_t[:, ::1] tap_ranges,
+                    const Py_ssize_t[::1] first_taps, Py_ssize_t dd, Py_ssize_t dh,
+                    Py_ssize_t dw, Py_ssize_t stride, Py_ssize_t offset, pooled lowest,
+                    int num_threads):
+    """Max pooling by rows: the maxima of each input row's W windows are computed once into a
+    per-thread cache (``row_keys[t, :slots]`` name the cached rows, ``row_keys[t, slots]`` is
+    the next slot to fill) and combined down each output row's window rows. A window's row
+    maxima meet in row order and each row's taps in column order, so the winner is the
+    row-major scan's: the first maximum, or the last NaN."""
+    cdef Py_ssize_t out_d = out.shape[1], out_h = out.shape[2], out_w = out.shape[3]
+    cdef Py_ssize_t in_d = x.shape[1], in_h = x.shape[2], in_w = x.shape[3]
+    cdef Py_ssize_t width = out.shape[3]
+    cdef Py_ssize_t kernel_w = tap_ranges.shape[1]
+    cdef Py_ssize_t row, plane, od, oh, ow, jd, jh, jw, j, d, h, t, key, slot, rows, code
+    cdef const pooled* source
+    cdef pooled* best
+    cdef pooled* values
+    cdef int* taps
+    cdef int* winner
+    with nogil:
+        for row in prange(out.shape[0] * out_d * out_h, num_threads=num_threads,
+                          schedule="static"):
+            plane, od, oh = row // (out_d * out_h), (row // out_h) % out_d, row % out_h
+            t = threadid()
+            best = &out[plane, od, oh, 0]
+            winner = &codes[t, 0]
+            rows = wd[1, od] * wh[1, oh]
+            for ow in range(out_w):
+                best[ow] = lowest
+                winner[ow] = first_taps[ow]  # row 0's first tap, for an all-lowest window
+            for j in range(rows):
+                jd = 0 if wd[1, od] == 1 else j // wh[1, oh]
+                jh = j - jd * wh[1, oh]
+                d, h = wd[0, od] + jd * dd, wh[0, oh] + jh * dh
+                key = (plane * in_d + d) * in_h + h
+                slot = 0
+                while slot < slots and row_keys[t, slot] != key:
+                    slot = slot + 1
+                if slot == slots:  # not cached: fill the oldest slot with this row's maxima
+                    slot = row_keys[t, slots]
+                    row_keys[t, slots] = (slot + 1) % slots
+                    row_keys[t, slot] = key
+                    values, taps = &row_values[t, slot * width], &row_taps[t, slot * width]
+                    for ow in range(out_w):
+                        values[ow] = lowest
+                        taps[ow] = first_taps[ow]  # an all-lowest window keeps its first tap
+                    source = &x[plane, d, h, 0] + offset
+                    for jw in range(kernel_w):
+                        take_row(values, taps if store_indices else NULL, source + jw * dw,
+                                 tap_ranges[0, jw], tap_ranges[1, jw], stride, <int>jw)
+                values, taps = &row_values[t, slot * width], &row_taps[t, slot * width]
+                if store_indices:
+                    take_coded(best, winner, values, taps, out_w, <int>(j << 16))
+                else:
+                    take_row(best, NULL, values, 0, out_w, 1, 0)
+            if not store_indices:
+                continue
+            for ow in range(out_w):
+                if rows == 0 or ww[1, ow] == 0:  # a window without elements
+                    if recorded_index is uint8_t:
+                        indices[plane, od, oh, ow] = 0
+                    else:
+                        indices[plane, od, oh, ow] = -1
+                    continue
+                code = winner[ow]
+                j, jw = code >> 16, code & 0xffff
+                if recorded_index is uint8_t:  # rank among the window's in-bounds taps
+                    indices[plane, od, oh, ow] = <uint8_t>(j * ww[1, ow] + jw - first_taps[ow])
+                else:
+                    jd = 0 if wd[1, od] == 1 else j // wh[1, oh]
+                    jh = j - jd * wh[1, oh]
+                    indices[plane, od, oh, ow] = (
+                        ((wd[0, od] + jd * dd) * in_h + wh[0, oh] + jh * dh) * in_w
+                        + ow * stride + offset + jw * dw)
+
+
 def backward(const real[:, :, :, ::1] grad_output, const any_index[:, :, :, ::1] indices,
              real[:, :, :, ::1] grad_input,
              const Py_ssize_t[:, ::1] wd, const Py_ssize_t[:, ::1] wh,

@@ -125,6 +125,21 @@ def _max_forward(x, nd, make_plan, return_indices, out, num_threads):
                              args.thread_count(num_threads, call.x.size))
         if index_dtype == args.COMPACT_INDEX_DTYPE:
             indices.reshape(-1)[:] = flat  # in a whole-plane window, rank = flat position
+    elif plan.row_taps is not None and _rows_per_window(plan) < 1 << 15 \
+            and plan.row_taps.shape[1] < 1 << 16:  # (row and tap numbers share an int32 code)
+        threads = args.thread_count(num_threads, result.size)
+        view = call.view(result)
+        slots = _rows_per_window(plan)
+        keys = args.scratch(threads, slots + 1, np.intp)
+        keys[:, :slots] = -1  # no row cached yet
+        keys[:, slots] = 0    # the next slot to fill
+        _max_pool.forward_by_rows(
+            call.view(call.x), view, _NO_INDICES if indices is None else call.view(indices),
+            indices is not None, args.scratch(threads, slots * view.shape[3], result.dtype),
+            args.scratch(threads, slots * view.shape[3], np.intc), keys, slots,
+            args.scratch(threads, view.shape[3], np.intc), *plan.windows, plan.row_taps,
+            plan.first_taps, *plan.dilation, *plan.interior[2:4], args.lowest(result.dtype),
+            threads)
     else:
         threads = args.thread_count(num_threads, result.size)
         view = call.view(result)
@@ -139,6 +154,11 @@ def _max_forward(x, nd, make_plan, return_indices, out, num_threads):
                           plan.channels, *plan.interior, args.lowest(result.dtype), threads)
     result = call.finish(result)
     return result if indices is None else (result, indices)
+
+
+def _rows_per_window(plan):
+    """The most input rows (D and H taps) a window of the plan spans."""
+    return int(plan.windows[0][1].max()) * int(plan.windows[1][1].max())
 
 
 def _max_backward(grad_output, indices, input_shape, nd, make_plan, out, num_threads):
