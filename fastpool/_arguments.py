@@ -406,7 +406,7 @@ def pool_plan(spatial, kernel, stride, padding, dilation, ceil_mode, count_inclu
     low = min(-(-p // s), out)
     high = max(low, min(out, (size - 1 - (k - 1) * d + p) // s + 1))
     offsets = np.arange(k) * d - p
-    tap_low = np.clip(-(-(-offsets) // s), 0, out)
+    tap_low = np.clip(-(offsets // s), 0, out)  # ceil(-offset / s)
     tap_high = np.maximum(tap_low, np.clip((size - 1 - offsets) // s + 1, 0, out))
     rows_overlap = any((k_ - 1) * d_ + 1 > s_ for k_, s_, d_
                        in zip(kernel[:-1], stride[:-1], dilation[:-1]))
