@@ -13,12 +13,14 @@ Parallelism: one flat prange over output rows (forward) or input rows (backward)
 planes with large images still use every thread. Forward runs the interior of each output row
 (windows wholly inside the input) tap by tap over contiguous outputs, which the compiler
 vectorises; the clipped edge windows are summed one by one. Both add a window's taps in the
-same (d, h, w) order. Each row is written by exactly one thread and
-each element is a fixed-order sum, so results are bit-identical for any thread count.
+same (d, h, w) order. Each row is written by exactly one thread and each element is a
+fixed-order sum, so results are bit-identical for any thread count.
 
-Backward is a gather, the transpose of the forward map: every input element sums
-grad_output / divisor over every window that contains it. Overlapping windows (stride < kernel)
-need no atomics and no zero-fill, and uncovered inputs get an exact 0.
+Backward is the transpose of the forward map: every input element sums grad_output / divisor
+over every window that contains it, in output order. Inputs covered by interior windows only
+get it by spreading each divided gradient row over contiguous inputs (vectorised); the others
+gather it window by window. Overlapping windows (stride < kernel) need no atomics, and
+uncovered inputs get an exact 0.
 
 NaN and inf propagate through the sums as IEEE arithmetic says. Kernels trust their inputs
 (validated in Python), release the GIL and never raise.

@@ -13,13 +13,17 @@ on tiny inputs) gives ``lowest`` (-inf, or an integer type's least value) and fl
 (compact 0), and its gradient goes nowhere.
 
 Ties and NaN (PyTorch's CPU rule): a tap replaces the running maximum when it is greater or
-when it is NaN (never, for integers, which forward and unpooling take exactly). So the first maximum in row-major window order wins ties, a window holding NaN
-gives NaN with the index of its last NaN, and an all -inf window gives -inf with its first tap.
+when it is NaN (never, for integers, which forward and unpooling take exactly). So the first
+maximum in row-major window order wins ties, a window holding NaN gives NaN with the index of
+its last NaN, and an all -inf window gives -inf with its first tap.
 
 Parallelism: forward is a prange over output rows, so each output is written by one thread.
-It runs the interior of each row (windows wholly inside the input) tap by tap over contiguous
-outputs, branch-free so the compiler vectorises it, keeping winners' ranks in the calling
-thread's row of a caller-allocated scratch array; clipped edge windows are scanned one by one.
+``forward`` runs the interior of each row (windows wholly inside the input) tap by tap over
+contiguous outputs, branch-free so the compiler vectorises it, keeping winners' ranks in the
+calling thread's row of a caller-allocated scratch array; clipped edge windows are scanned one
+by one. ``forward_by_rows``, for windows whose rows overlap, computes each input row's W-window
+maxima once into a per-thread cache and combines them down each output row; meeting rows in
+order and each row's taps in order, it picks the same winner as the row-major scan.
 Backward is a scatter split into tasks that each own a band of input rows of one plane: a task
 zeroes its band, then walks, in row-major order, the outputs whose windows can reach the band
 and adds each gradient to its winner when the winner lies in the band. Bands are disjoint, so
