@@ -224,6 +224,19 @@ def print_table(rows, file=None):
                       file=file)
 
 
+def scaling(cases, threads, repeats=5):
+    """Print each large forward case's speed-up from one thread to ``threads``."""
+    rng = np.random.default_rng(0)
+    for case in cases:
+        if case.backward or math.prod(case.shape) < 1 << 22:
+            continue
+        x, _, _ = _inputs(case, rng)
+        function = getattr(functional, case.function)
+        one = _best_time(lambda: function(x, **case.kwargs, num_threads=1), repeats)
+        many = _best_time(lambda: function(x, **case.kwargs, num_threads=threads), repeats)
+        print(f"{case.label:<42} 1 -> {threads} threads: {one / many:.2f}x")
+
+
 def overhead(repeats=2000):
     """Per-call time on a tiny (1, 1, 3, 3) input, for fastpool and (if installed) PyTorch."""
     x = np.ones((1, 1, 3, 3), np.float32)
@@ -321,6 +334,7 @@ def main(argv=None):
     rows = run(cases, repeats, 0 if options.no_reference else 1, threads)
     print_table(rows)
     if not options.quick:
+        scaling(cases, threads)
         overhead()
     if options.plot:
         plot(rows, options.plot)
