@@ -158,7 +158,7 @@ def _pair(value):
     return [value, value] if isinstance(value, int) else list(value)
 
 
-def roof_time(in_bytes, out_bytes, threads, repeats):
+def _roof_time(in_bytes, out_bytes, threads, repeats):
     """Best time to read ``in_bytes`` and write ``out_bytes`` with ``threads`` threads."""
     source = np.ones(max(1, in_bytes // 8), np.uint64)
     target = np.empty(max(1, out_bytes // 8), np.uint64)
@@ -175,7 +175,7 @@ class Row(NamedTuple):
     onednn: float          # oneDNN seconds (nan if unavailable)
 
 
-def run(cases, repeats=10, reference_repeats=1, threads=None):
+def _run(cases, repeats=10, reference_repeats=1, threads=None):
     threads = threads or _build_info.max_threads()
     rng = np.random.default_rng(0)
     rows = []
@@ -188,7 +188,7 @@ def run(cases, repeats=10, reference_repeats=1, threads=None):
         in_bytes = read.nbytes + (indices.nbytes if indices is not None else 0)
         out_bytes = sum(o.nbytes for o in outputs)
         seconds = _best_time(call, repeats)
-        roof = roof_time(in_bytes, out_bytes, threads, repeats)
+        roof = _roof_time(in_bytes, out_bytes, threads, repeats)
         slow = math.nan
         if reference_repeats:
             slow = _best_time(_call(reference, case, x, g, indices), reference_repeats)
@@ -203,7 +203,7 @@ def _ratio(other, seconds):
     return "-" if math.isnan(other) else f"{other / seconds:.1f}x"
 
 
-def print_table(rows, file=None):
+def _print_table(rows, file=None):
     print(f"{'case':<42} {'shape':<19} {'fastpool':>9} {'% roof':>7} {'NumPy':>7} "
           f"{'PyTorch':>8} {'oneDNN':>7}", file=file)
     for row in rows:
@@ -224,7 +224,7 @@ def print_table(rows, file=None):
                       file=file)
 
 
-def scaling(cases, threads, repeats=5):
+def _scaling(cases, threads, repeats=5):
     """Print each large forward case's speed-up from one thread to ``threads``."""
     rng = np.random.default_rng(0)
     for case in cases:
@@ -237,7 +237,7 @@ def scaling(cases, threads, repeats=5):
         print(f"{case.label:<42} 1 -> {threads} threads: {one / many:.2f}x")
 
 
-def overhead(repeats=2000):
+def _overhead(repeats=2000):
     """Per-call time on a tiny (1, 1, 3, 3) input, for fastpool and (if installed) PyTorch."""
     x = np.ones((1, 1, 3, 3), np.float32)
     calls = {"fastpool avg_pool2d": lambda: functional.avg_pool2d(x, 2),
@@ -255,7 +255,7 @@ def overhead(repeats=2000):
         print(f"per-call time on (1, 1, 3, 3), {name}: {best * 1e6:.2f} us")
 
 
-def plot(rows, path):
+def _plot(rows, path):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -278,7 +278,7 @@ def plot(rows, path):
     figure.savefig(path, dpi=110)
 
 
-def index_tradeoff(shape=(32, 64, 112, 112), kwargs=None, repeats=10):
+def _index_tradeoff(shape=(32, 64, 112, 112), kwargs=None, repeats=10):
     """Print time and peak memory of max_pool2d forward + backward with each kind of index."""
     kwargs = kwargs or dict(kernel_size=3, stride=2, padding=1)
     x = np.random.default_rng(0).standard_normal(shape, dtype=np.float32)
@@ -313,6 +313,21 @@ def _peak_bytes(call):
 
 
 def main(argv=None):
+    """Run the benchmark (the ``python -m fastpool.bench`` command).
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Command-line arguments (``--quick``, ``--no-reference``, ``--threads N``,
+        ``--plot FILE.png``, ``--indices``); defaults to ``sys.argv[1:]``.
+
+    Examples
+    --------
+    >>> from fastpool import bench
+    >>> bench.main(["--quick", "--no-reference"])  # doctest: +SKIP
+    float32 unless marked; 2 threads; best of 5 runs; ratios are other time / fastpool time
+    ...
+    """
     parser = argparse.ArgumentParser(prog="python -m fastpool.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true",
@@ -325,19 +340,19 @@ def main(argv=None):
                         help="compare int64, int32 and compact max-pool indices")
     options = parser.parse_args(argv)
     if options.indices:
-        index_tradeoff()
+        _index_tradeoff()
         return
     cases, repeats = (QUICK_CASES, 5) if options.quick else (CASES, 10)
     threads = options.threads or _build_info.max_threads()
     print(f"float32 unless marked; {threads} threads; best of {repeats} runs; "
           f"ratios are other time / fastpool time")
-    rows = run(cases, repeats, 0 if options.no_reference else 1, threads)
-    print_table(rows)
+    rows = _run(cases, repeats, 0 if options.no_reference else 1, threads)
+    _print_table(rows)
     if not options.quick:
-        scaling(cases, threads)
-        overhead()
+        _scaling(cases, threads)
+        _overhead()
     if options.plot:
-        plot(rows, options.plot)
+        _plot(rows, options.plot)
         print(f"plot written to {options.plot}")
 
 

@@ -299,9 +299,37 @@ LAYER_OF = {f"{function}{nd}d": globals()[f"{layer}{nd}d"]
 
 
 def layer_for_call(name, x, args, kwargs):
-    """The layer that computes ``fastpool.<name>(x, *args, **kwargs)``: the call's pooling
-    arguments, bound by name to the layer's constructor. (``return_indices``, ``out`` and
-    ``num_threads`` have no place in a differentiable call.)"""
+    """The layer that computes ``fastpool.<name>(x, *args, **kwargs)``.
+
+    The autograd and MyGrad adapters run their calls through it: the call's pooling arguments
+    are bound by name to the matching layer's constructor.
+
+    Parameters
+    ----------
+    name : str
+        A forward function with a layer, a key of ``LAYER_OF`` (e.g. ``"max_pool2d"``).
+    x : array_like
+        The call's input (only bound, not read).
+    args, kwargs : tuple, dict
+        The call's other arguments, as for ``fastpool.<name>``.
+
+    Returns
+    -------
+    layer
+        A fresh :mod:`fastpool.nn` layer.
+
+    Raises
+    ------
+    TypeError
+        For arguments that do not fit the function, or ``return_indices``, ``out`` or
+        ``num_threads``, which have no place in a differentiable call.
+
+    Examples
+    --------
+    >>> from fastpool import nn
+    >>> nn.layer_for_call("max_pool2d", None, (3,), {"stride": 2, "padding": 1})
+    MaxPool2d(kernel_size=3, stride=2, padding=1, dilation=1, return_indices=False, ceil_mode=False)
+    """
     bound = inspect.signature(getattr(F, name)).bind(x, *args, **kwargs)
     unsupported = [k for k in ("return_indices", "out", "num_threads")
                    if bound.arguments.get(k) not in (None, False)]
