@@ -9,6 +9,29 @@ SHAPES = {1: ("(N, C, L)", "(C, L)", "(2, 3, 8)", "(2, 3, 4)"),
           3: ("(N, C, D, H, W)", "(C, D, H, W)", "(2, 3, 8, 8, 8)", "(2, 3, 4, 4, 4)")}
 
 
+# Sections that several templates share, written once (each fills a {field} of a template).
+FRAGMENTS = dict(
+    num_threads="""\
+    num_threads : int, optional
+        OpenMP threads to use; defaults to OpenMP's maximum (OMP_NUM_THREADS, threadpoolctl).""",
+    returns_pooled="""\
+    Returns
+    -------
+    numpy.ndarray
+        The pooled array, in the input's dtype.""",
+    returns_gradient="""\
+    Returns
+    -------
+    numpy.ndarray
+        Gradient with respect to the input, of shape ``input_shape``, in grad_output's dtype.""",
+    raises_forward="""\
+    Raises
+    ------
+    TypeError, ValueError
+        For an unsupported dtype or a bad parameter, naming it, before anything is written.""",
+)
+
+
 def documented(template):
     """Fill a docstring template for a function of the 1-D, 2-D or 3-D family."""
     def decorate(function):
@@ -16,7 +39,7 @@ def documented(template):
         batched, unbatched, example_in, example_out = SHAPES[nd]
         function.__doc__ = template.format(nd=nd, batched=batched, unbatched=unbatched,
                                            example_in=example_in, example_out=example_out,
-                                           adaptive_out=(3,) * nd)
+                                           adaptive_out=(3,) * nd, **FRAGMENTS)
         return function
     return decorate
 
@@ -51,18 +74,11 @@ AVG = """{nd}-D average pooling over an array of shape {batched} or {unbatched}.
     out : numpy.ndarray, optional
         Array of the output's shape and the input's dtype, in the result's layout (C order,
         or channels-last for a channels-last input), to write into.
-    num_threads : int, optional
-        OpenMP threads to use; defaults to OpenMP's maximum (OMP_NUM_THREADS, threadpoolctl).
+{num_threads}
 
-    Returns
-    -------
-    numpy.ndarray
-        The pooled array, in the input's dtype.
+{returns_pooled}
 
-    Raises
-    ------
-    TypeError, ValueError
-        For an unsupported dtype or a bad parameter, naming it, before anything is written.
+{raises_forward}
 
     Examples
     --------
@@ -90,13 +106,9 @@ AVG_BACKWARD = """Gradient of :func:`avg_pool{nd}d` with respect to its input.
     out : numpy.ndarray, optional
         Array of shape ``input_shape`` and grad_output's dtype, in grad_output's layout, to
         write into.
-    num_threads : int, optional
-        OpenMP threads to use; defaults to OpenMP's maximum.
+{num_threads}
 
-    Returns
-    -------
-    numpy.ndarray
-        Gradient with respect to the input, of shape ``input_shape``, in grad_output's dtype.
+{returns_gradient}
 
     Raises
     ------
@@ -147,18 +159,14 @@ MAX = """{nd}-D max pooling over an array of shape {batched} or {unbatched}.
     out : numpy.ndarray, optional
         Array of the output's shape and the input's dtype, in the result's layout, for the
         values.
-    num_threads : int, optional
-        OpenMP threads to use; defaults to OpenMP's maximum (OMP_NUM_THREADS, threadpoolctl).
+{num_threads}
 
     Returns
     -------
     numpy.ndarray, or (numpy.ndarray, numpy.ndarray) with return_indices
         The pooled values in the input's dtype, and the indices if asked for.
 
-    Raises
-    ------
-    TypeError, ValueError
-        For an unsupported dtype or a bad parameter, naming it, before anything is written.
+{raises_forward}
 
     Examples
     --------
@@ -189,13 +197,9 @@ MAX_BACKWARD = """Gradient of :func:`max_pool{nd}d` with respect to its input.
     out : numpy.ndarray, optional
         Array of shape ``input_shape`` and grad_output's dtype, in grad_output's layout, to
         write into.
-    num_threads : int, optional
-        OpenMP threads to use; defaults to OpenMP's maximum.
+{num_threads}
 
-    Returns
-    -------
-    numpy.ndarray
-        Gradient with respect to the input, of shape ``input_shape``, in grad_output's dtype.
+{returns_gradient}
 
     Raises
     ------
@@ -234,8 +238,7 @@ UNPOOL = """Partial inverse of :func:`max_pool{nd}d`: scatter values to their re
         stride of the default ``(in - 1) * stride + kernel_size - 2 * padding``.
     out : numpy.ndarray, optional
         C-contiguous array of the output's shape and x's dtype to write into.
-    num_threads : int, optional
-        OpenMP threads to use; defaults to OpenMP's maximum.
+{num_threads}
 
     Returns
     -------
@@ -277,18 +280,11 @@ ADAPTIVE_AVG = """{nd}-D adaptive average pooling to a fixed output size.
         Output spatial size; None in a position keeps that input size.
     out : numpy.ndarray, optional
         Array of the output's shape, the input's dtype and layout to write into.
-    num_threads : int, optional
-        OpenMP threads to use; defaults to OpenMP's maximum (OMP_NUM_THREADS, threadpoolctl).
+{num_threads}
 
-    Returns
-    -------
-    numpy.ndarray
-        The pooled array, in the input's dtype.
+{returns_pooled}
 
-    Raises
-    ------
-    TypeError, ValueError
-        For an unsupported dtype or a bad parameter, naming it, before anything is written.
+{raises_forward}
 
     Examples
     --------
@@ -312,13 +308,9 @@ ADAPTIVE_AVG_BACKWARD = """Gradient of :func:`adaptive_avg_pool{nd}d` with respe
         Shape of the forward input, {batched} or {unbatched}.
     out : numpy.ndarray, optional
         Array of shape ``input_shape``, grad_output's dtype and layout to write into.
-    num_threads : int, optional
-        OpenMP threads to use; defaults to OpenMP's maximum.
+{num_threads}
 
-    Returns
-    -------
-    numpy.ndarray
-        Gradient with respect to the input, of shape ``input_shape``, in grad_output's dtype.
+{returns_gradient}
 
     Raises
     ------
@@ -355,18 +347,14 @@ ADAPTIVE_MAX = """{nd}-D adaptive max pooling to a fixed output size.
         (windows of at most 256 elements).
     out : numpy.ndarray, optional
         Array of the output's shape, the input's dtype and layout for the values.
-    num_threads : int, optional
-        OpenMP threads to use; defaults to OpenMP's maximum.
+{num_threads}
 
     Returns
     -------
     numpy.ndarray, or (numpy.ndarray, numpy.ndarray) with return_indices
         The pooled values in the input's dtype, and the indices if asked for.
 
-    Raises
-    ------
-    TypeError, ValueError
-        For an unsupported dtype or a bad parameter, naming it, before anything is written.
+{raises_forward}
 
     Examples
     --------
@@ -393,13 +381,9 @@ ADAPTIVE_MAX_BACKWARD = """Gradient of :func:`adaptive_max_pool{nd}d` with respe
         Shape of the forward input, {batched} or {unbatched}.
     out : numpy.ndarray, optional
         Array of shape ``input_shape``, grad_output's dtype and layout to write into.
-    num_threads : int, optional
-        OpenMP threads to use; defaults to OpenMP's maximum.
+{num_threads}
 
-    Returns
-    -------
-    numpy.ndarray
-        Gradient with respect to the input, of shape ``input_shape``, in grad_output's dtype.
+{returns_gradient}
 
     Raises
     ------
