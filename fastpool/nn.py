@@ -150,11 +150,12 @@ class _MaxUnpool(_Layer):
     def _forward(self, x, indices, output_size):
         y = self._function("max_unpool")(x, indices, self.kernel_size, self.stride,
                                          self.padding, output_size)
-        return y, (indices, np.shape(x))
+        return y, (indices, np.shape(x), y.shape)
 
-    def _backward(self, grad_output, indices, shape):
+    def _backward(self, grad_output, indices, shape, output_shape):
         # Each input went to one output position: its gradient is read back from there.
         grad_output = np.asarray(grad_output)
+        args.check_grad_shape(grad_output, output_shape)
         planes = math.prod(shape[:len(shape) - self.nd])
         gathered = np.take_along_axis(grad_output.reshape(planes, -1),
                                       np.asarray(indices).reshape(planes, -1), axis=1)

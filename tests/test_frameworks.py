@@ -69,6 +69,8 @@ def test_unpool_layer_round_trip_and_gradient(nd):
     analytic = unpool.backward(g)
     numeric = numeric_gradient(lambda v: unpool.forward(v, indices), y, g, h=1e-4)
     np.testing.assert_allclose(analytic, numeric, rtol=1e-7, atol=1e-9)
+    with pytest.raises(ValueError, match="grad_output has shape"):
+        unpool.backward(g[..., :-1])
 
 
 def test_backward_before_forward_is_a_clear_error():
