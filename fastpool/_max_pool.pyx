@@ -62,20 +62,100 @@ cdef inline bint is_tap(Py_ssize_t position, const Py_ssize_t[:, ::1] window, Py
     return offset >= 0 and offset % dilation == 0 and offset // dilation < window[1, o]
 
 
-cdef inline void take_taps(pooled* best, const pooled* tap, Py_ssize_t low, Py_ssize_t high,
-                          Py_ssize_t stride) noexcept nogil:
-    """Where tap[o * stride] is greater than best[o] or NaN, take it, for o in [low, high):
-    branch-free, so the compiler vectorises it."""
+cdef inline void take_fused(pooled* best, const pooled* a, const pooled* b, const pooled* c,
+                            const pooled* d, int count, Py_ssize_t low, Py_ssize_t high,
+                            Py_ssize_t stride) noexcept nogil:
+    """For o in [low, high), take the taps a, b, c, d [o * stride], the first ``count`` (1 to
+    4) of them in that order, where each is greater than best[o] or NaN."""
     cdef Py_ssize_t o
-    cdef pooled value
+    cdef pooled m, v
+    cdef bint unordered = False, seen
+    # The loop is the plain ``v > m`` select, which compiles to packed max instructions: it
+    # passes over NaN taps and only notes that it met one. Up to four taps per pass keep the
+    # running maxima in registers.
     for o in range(low, high):
-        value = tap[o * stride]
-        best[o] = value if (value > best[o]) | (value != value) else best[o]
+        m = best[o]
+        v = a[o * stride]
+        m = v if v > m else m
+        seen = v != v
+        if count > 1:
+            v = b[o * stride]
+            m = v if v > m else m
+            seen = seen | (v != v)
+        if count > 2:
+            v = c[o * stride]
+            m = v if v > m else m
+            seen = seen | (v != v)
+        if count > 3:
+            v = d[o * stride]
+            m = v if v > m else m
+            seen = seen | (v != v)
+        best[o] = m
+        unordered = unordered | seen
+    if unordered:  # a NaN tap beats everything before it: the last one is the maximum
+        for o in range(low, high):
+            if count > 3 and d[o * stride] != d[o * stride]:
+                best[o] = d[o * stride]
+            elif count > 2 and c[o * stride] != c[o * stride]:
+                best[o] = c[o * stride]
+            elif count > 1 and b[o * stride] != b[o * stride]:
+                best[o] = b[o * stride]
+            elif a[o * stride] != a[o * stride]:
+                best[o] = a[o * stride]
+
+
+cdef inline void take_pass(pooled* best, const pooled* a, const pooled* b, const pooled* c,
+                           const pooled* d, int count, Py_ssize_t low, Py_ssize_t high,
+                           Py_ssize_t stride) noexcept nogil:
+    # Literal strides and counts become constants once take_fused is inlined: each pair is
+    # its own vectorised loop, with packed loads for strides 1 and 2.
+    if stride == 1:
+        take_counted(best, a, b, c, d, count, low, high, 1)
+    elif stride == 2:
+        take_counted(best, a, b, c, d, count, low, high, 2)
+    else:
+        take_counted(best, a, b, c, d, count, low, high, stride)
+
+
+cdef inline void take_counted(pooled* best, const pooled* a, const pooled* b, const pooled* c,
+                              const pooled* d, int count, Py_ssize_t low, Py_ssize_t high,
+                              Py_ssize_t stride) noexcept nogil:
+    if count == 4:
+        take_fused(best, a, b, c, d, 4, low, high, stride)
+    elif count == 3:
+        take_fused(best, a, b, c, d, 3, low, high, stride)
+    elif count == 2:
+        take_fused(best, a, b, c, d, 2, low, high, stride)
+    else:
+        take_fused(best, a, b, c, d, 1, low, high, stride)
+
+
+cdef void take_window_taps(pooled* best, const pooled* origin, Py_ssize_t low, Py_ssize_t high,
+                           Py_ssize_t stride, Py_ssize_t td, Py_ssize_t th, Py_ssize_t tw,
+                           Py_ssize_t step_d, Py_ssize_t step_h, Py_ssize_t step_w
+                           ) noexcept nogil:
+    """For o in [low, high), take the taps origin[o * stride + jd * step_d + jh * step_h +
+    jw * step_w] (jd < td, jh < th, jw < tw) in row-major order, four per pass."""
+    cdef const pooled* taps[4]
+    cdef int count = 0
+    cdef Py_ssize_t jd, jh, jw
+    taps[0] = taps[1] = taps[2] = taps[3] = origin  # (a short last pass reads its first few)
+    for jd in range(td):
+        for jh in range(th):
+            for jw in range(tw):
+                taps[count] = origin + jd * step_d + jh * step_h + jw * step_w
+                count = count + 1
+                if count == 4:
+                    take_pass(best, taps[0], taps[1], taps[2], taps[3], 4, low, high, stride)
+                    count = 0
+    if count:
+        take_pass(best, taps[0], taps[1], taps[2], taps[3], count, low, high, stride)
 
 
 cdef inline void take_ranked_taps(pooled* best, int* ranks, const pooled* tap, Py_ssize_t low,
                                   Py_ssize_t high, Py_ssize_t stride, int rank) noexcept nogil:
-    """take_taps, also recording ``rank`` where a tap is taken."""
+    """Where tap[o * stride] is greater than best[o] or NaN, take it and record ``rank``, for
+    o in [low, high): branch-free, so the compiler vectorises it."""
     cdef Py_ssize_t o
     cdef pooled value
     cdef bint take
@@ -86,17 +166,10 @@ cdef inline void take_ranked_taps(pooled* best, int* ranks, const pooled* tap, P
         ranks[o] = rank if take else ranks[o]
 
 
-cdef inline void take_row(pooled* best, int* ranks, const pooled* tap, Py_ssize_t low,
-                         Py_ssize_t high, Py_ssize_t stride, int rank) noexcept nogil:
-    # Literal strides become constants once the loops are inlined: packed loads for 1 and 2.
-    if ranks == NULL:
-        if stride == 1:
-            take_taps(best, tap, low, high, 1)
-        elif stride == 2:
-            take_taps(best, tap, low, high, 2)
-        else:
-            take_taps(best, tap, low, high, stride)
-    elif stride == 1:
+cdef inline void take_ranked_row(pooled* best, int* ranks, const pooled* tap, Py_ssize_t low,
+                                 Py_ssize_t high, Py_ssize_t stride, int rank) noexcept nogil:
+    # Literal strides become constants once the loop is inlined: packed loads for 1 and 2.
+    if stride == 1:
         take_ranked_taps(best, ranks, tap, low, high, 1, rank)
     elif stride == 2:
         take_ranked_taps(best, ranks, tap, low, high, 2, rank)
@@ -115,6 +188,7 @@ def forward(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] out,
     cdef Py_ssize_t in_h = x.shape[2], in_w = x.shape[3]
     cdef Py_ssize_t row, plane, od, oh, ow, jd, jh, jw, td, th, tw, b, rank, winner
     cdef const pooled* source
+    cdef const pooled* origin
     cdef pooled* best
     cdef int* ranks
     cdef Py_ssize_t* offsets
@@ -133,23 +207,32 @@ def forward(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] out,
                 best[ow] = lowest
                 if store_indices:
                     ranks[ow] = 0
-            # The flat offset of each interior tap from its window's first, so that recording
-            # a winner takes no divisions.
+            if not store_indices and td * th > 0:
+                origin = &x[plane, wd[0, od], wh[0, oh], 0] + offset
+                if block == 1:
+                    take_window_taps(best, origin, low, high, stride, td, th, tw,
+                                     dd * in_h * in_w, dh * in_w, dw)
+                else:  # channels-last: a contiguous run of channels per column
+                    for b in range(low // block, high // block):
+                        take_window_taps(best + b * block, origin + b * stride, 0, block, 1,
+                                         td, th, tw, dd * in_h * in_w, dh * in_w, dw)
+            # With indices, tap by tap, recording ranks; the flat offset of each interior tap
+            # from its window's first is noted so that recording a winner takes no divisions.
             offsets = &tap_offsets[threadid(), 0] if store_indices else NULL
             rank = 0
-            for jd in range(td):
+            for jd in range(td if store_indices else 0):
                 for jh in range(th):
                     source = &x[plane, wd[0, od] + jd * dd, wh[0, oh] + jh * dh, 0] + offset
                     for jw in range(tw):
                         if block == 1:
-                            take_row(best, ranks, source + jw * dw, low, high, stride, rank)
-                        else:  # channels-last: a contiguous run of channels per column
+                            take_ranked_row(best, ranks, source + jw * dw, low, high, stride,
+                                            rank)
+                        else:
                             for b in range(low // block, high // block):
-                                take_row(best + b * block,
-                                         ranks + b * block if store_indices else NULL,
-                                         source + jw * dw + b * stride, 0, block, 1, rank)
-                        if store_indices:
-                            offsets[rank] = (jd * dd * in_h + jh * dh) * in_w + jw * dw
+                                take_ranked_row(best + b * block, ranks + b * block,
+                                                source + jw * dw + b * stride, 0, block, 1,
+                                                rank)
+                        offsets[rank] = (jd * dd * in_h + jh * dh) * in_w + jw * dw
                         rank = rank + 1
             for ow in range(out_w):
                 tw = ww[1, ow]
@@ -205,27 +288,37 @@ cdef inline void take_coded(pooled* best, int* codes, const pooled* row, const i
 def forward_by_rows(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] out,
                     recorded_index[:, :, :, ::1] indices, bint store_indices,
                     pooled[:, ::1] row_values, int[:, ::1] row_taps, Py_ssize_t[:, ::1] row_keys,
-                    Py_ssize_t slots, int[:, ::1] codes,
+                    Py_ssize_t span_d, Py_ssize_t span_h, int[:, ::1] codes,
                     const Py_ssize_t[:, ::1] wd, const Py_ssize_t[:, ::1] wh,
                     const Py_ssize_t[:, ::1] ww, const Py_ssize_t[:, ::1] tap_ranges,
                     const Py_ssize_t[::1] first_taps, Py_ssize_t dd, Py_ssize_t dh,
                     Py_ssize_t dw, Py_ssize_t stride, Py_ssize_t offset, pooled lowest,
                     int num_threads):
     """Max pooling by rows: the maxima of each input row's W windows are computed once into a
-    per-thread cache (``row_keys[t, :slots]`` name the cached rows, ``row_keys[t, slots]`` is
-    the next slot to fill) and combined down each output row's window rows. A window's row
-    maxima meet in row order and each row's taps in column order, so the winner is the
-    row-major scan's: the first maximum, or the last NaN."""
+    per-thread cache and combined down each output row's window rows. Input row (d, h) is
+    cached in slot (d % span_d) * span_h + h % span_h (``row_keys[t, slot]`` names the row it
+    holds): a window spans at most span_d * span_h rows, so its rows never evict each other.
+    A window's row maxima meet in row order and each row's taps in column order, so the winner
+    is the row-major scan's: the first maximum, or the last NaN."""
     cdef Py_ssize_t out_d = out.shape[1], out_h = out.shape[2], out_w = out.shape[3]
     cdef Py_ssize_t in_d = x.shape[1], in_h = x.shape[2], in_w = x.shape[3]
     cdef Py_ssize_t width = out.shape[3]
     cdef Py_ssize_t kernel_w = tap_ranges.shape[1]
     cdef Py_ssize_t row, plane, od, oh, ow, jd, jh, jw, j, d, h, t, key, slot, rows, code
+    cdef Py_ssize_t inner_low = 0, inner_high = out_w, pending
     cdef const pooled* source
+    cdef const pooled* tap
     cdef pooled* best
     cdef pooled* values
+    cdef const pooled* r0
+    cdef const pooled* r1
+    cdef const pooled* r2
     cdef int* taps
     cdef int* winner
+    for jw in range(kernel_w):  # the outputs for which every tap is in bounds
+        inner_low = max(inner_low, tap_ranges[0, jw])
+        inner_high = min(inner_high, tap_ranges[1, jw])
+    inner_high = max(inner_low, inner_high)
     with nogil:
         for row in prange(out.shape[0] * out_d * out_h, num_threads=num_threads,
                           schedule="static"):
@@ -237,32 +330,51 @@ def forward_by_rows(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] out,
             for ow in range(out_w):
                 best[ow] = lowest
                 winner[ow] = first_taps[ow]  # row 0's first tap, for an all-lowest window
+            r0 = r1 = r2 = best
+            pending = 0
             for j in range(rows):
                 jd = 0 if wd[1, od] == 1 else j // wh[1, oh]
                 jh = j - jd * wh[1, oh]
                 d, h = wd[0, od] + jd * dd, wh[0, oh] + jh * dh
                 key = (plane * in_d + d) * in_h + h
-                slot = 0
-                while slot < slots and row_keys[t, slot] != key:
-                    slot = slot + 1
-                if slot == slots:  # not cached: fill the oldest slot with this row's maxima
-                    slot = row_keys[t, slots]
-                    row_keys[t, slots] = (slot + 1) % slots
+                slot = (d % span_d) * span_h + h % span_h
+                values, taps = &row_values[t, slot * width], &row_taps[t, slot * width]
+                if row_keys[t, slot] != key:  # not cached: compute this row's maxima
                     row_keys[t, slot] = key
-                    values, taps = &row_values[t, slot * width], &row_taps[t, slot * width]
                     for ow in range(out_w):
                         values[ow] = lowest
                         taps[ow] = first_taps[ow]  # an all-lowest window keeps its first tap
                     source = &x[plane, d, h, 0] + offset
-                    for jw in range(kernel_w):
-                        take_row(values, taps if store_indices else NULL, source + jw * dw,
-                                 tap_ranges[0, jw], tap_ranges[1, jw], stride, <int>jw)
-                values, taps = &row_values[t, slot * width], &row_taps[t, slot * width]
+                    if store_indices:
+                        for jw in range(kernel_w):
+                            take_ranked_row(values, taps, source + jw * dw, tap_ranges[0, jw],
+                                            tap_ranges[1, jw], stride, <int>jw)
+                    else:  # whole windows four taps per pass; clipped ones tap by tap
+                        take_window_taps(values, source, inner_low, inner_high, stride, 1, 1,
+                                         kernel_w, 0, 0, dw)
+                        for jw in range(kernel_w):
+                            tap = source + jw * dw
+                            take_pass(values, tap, tap, tap, tap, 1, tap_ranges[0, jw],
+                                      min(tap_ranges[1, jw], inner_low), stride)
+                            take_pass(values, tap, tap, tap, tap, 1,
+                                      max(tap_ranges[0, jw], inner_high), tap_ranges[1, jw],
+                                      stride)
                 if store_indices:
                     take_coded(best, winner, values, taps, out_w, <int>(j << 16))
+                elif pending == 3:  # four rows per pass
+                    take_pass(best, r0, r1, r2, values, 4, 0, out_w, 1)
+                    pending = 0
                 else:
-                    take_row(best, NULL, values, 0, out_w, 1, 0)
+                    if pending == 0:
+                        r0 = values
+                    elif pending == 1:
+                        r1 = values
+                    else:
+                        r2 = values
+                    pending = pending + 1
             if not store_indices:
+                if pending:
+                    take_pass(best, r0, r1, r2, r2, <int>pending, 0, out_w, 1)
                 continue
             for ow in range(out_w):
                 if rows == 0 or ww[1, ow] == 0:  # a window without elements

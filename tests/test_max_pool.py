@@ -126,6 +126,29 @@ def test_ties_nan_and_infinity_rules():
     assert fastpool.max_pool2d(ties, 2, return_indices=True)[1].item() == 0
 
 
+
+@pytest.mark.parametrize("dtype, bits", [(np.float32, np.uint32), (np.float64, np.uint64)])
+@pytest.mark.parametrize("nd", [1, 2, 3])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_values_keep_the_winners_bits(nd, dtype, bits, channels_last):
+    """Without indices, the kernels take several taps per pass and skip NaN there; the result
+    must still be the winner's exact bits: the last NaN's payload, -0.0 before a tying 0.0."""
+    rng = np.random.default_rng(7)
+    for i, case in enumerate(CASES[nd]):
+        x = rng.choice(np.array([-0.0, 0.0, 1.0, -1.0], dtype), case.shape)
+        flat = x.reshape(-1)
+        nans = rng.choice(flat.size, size=min(flat.size, 1 + flat.size // 7), replace=False)
+        # quiet NaNs with distinct payloads, some negative
+        payloads = np.arange(1, len(nans) + 1, dtype=bits) | np.array(np.nan, dtype).view(bits)
+        payloads[::3] |= np.array(-0.0, dtype).view(bits)
+        flat[nans] = payloads.view(dtype)
+        if channels_last and len(case.shape) == nd + 2:
+            x = np.moveaxis(np.ascontiguousarray(np.moveaxis(x, 1, -1)), -1, 1)
+        y = getattr(fastpool, f"max_pool{nd}d")(x, **case.kwargs)
+        expected = getattr(reference, f"max_pool{nd}d")(x, **case.kwargs)
+        np.testing.assert_array_equal(y.view(bits), expected.view(bits),
+                                      err_msg=case.describe(f"max_pool{nd}d") + f" case {i}")
+
 def test_padding_never_wins():
     x = np.full((1, 1, 2, 2), -5.0)
     y, indices = fastpool.max_pool2d(x, 3, stride=1, padding=1, return_indices=True)
