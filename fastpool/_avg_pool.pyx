@@ -29,25 +29,7 @@ NaN and inf propagate through the sums as IEEE arithmetic says. Kernels trust th
 from cython.parallel cimport prange, threadid
 
 from fastpool._kernel_common cimport real
-
-
-cdef inline void add_taps(real* total, const real* tap, Py_ssize_t low, Py_ssize_t high,
-                         Py_ssize_t stride) noexcept nogil:
-    """total[o] += tap[o * stride] for o in [low, high): the vectorised inner loop."""
-    cdef Py_ssize_t o
-    for o in range(low, high):
-        total[o] = total[o] + tap[o * stride]
-
-
-cdef inline void add_row(real* total, const real* tap, Py_ssize_t low, Py_ssize_t high,
-                        Py_ssize_t stride) noexcept nogil:
-    # Literal strides become constants once add_taps is inlined: packed loads for 1 and 2.
-    if stride == 1:
-        add_taps(total, tap, low, high, 1)
-    elif stride == 2:
-        add_taps(total, tap, low, high, 2)
-    else:
-        add_taps(total, tap, low, high, stride)
+from fastpool._tap_loops cimport fold_window
 
 
 def forward(const real[:, :, :, ::1] x, real[:, :, :, ::1] out,
@@ -56,8 +38,10 @@ def forward(const real[:, :, :, ::1] x, real[:, :, :, ::1] out,
             Py_ssize_t scale, Py_ssize_t low, Py_ssize_t high, Py_ssize_t stride,
             Py_ssize_t offset, Py_ssize_t block, int num_threads):
     cdef Py_ssize_t out_d = out.shape[1], out_h = out.shape[2], out_w = out.shape[3]
+    cdef Py_ssize_t in_h = x.shape[2], in_w = x.shape[3]
     cdef Py_ssize_t row, plane, od, oh, ow, jd, jh, jw, b, divisor_dh
     cdef const real* source
+    cdef const real* origin
     cdef real* result
     cdef real total, divisor
     with nogil:
@@ -71,16 +55,16 @@ def forward(const real[:, :, :, ::1] x, real[:, :, :, ::1] out,
             # over contiguous outputs; each output still sums its taps in (d, h, w) order.
             for ow in range(low, high):
                 result[ow] = 0
-            for jd in range(wd[1, od]):
-                for jh in range(wh[1, oh]):
-                    source = &x[plane, wd[0, od] + jd * dd, wh[0, oh] + jh * dh, 0]
-                    for jw in range(ww[1, low] if high > low else 0):
-                        if block == 1:
-                            add_row(result, source + offset + jw * dw, low, high, stride)
-                        else:  # channels-last: a contiguous run of channels per column
-                            for b in range(low // block, high // block):
-                                add_row(result + b * block, source + offset + jw * dw
-                                        + b * stride, 0, block, 1)
+            if high > low and wd[1, od] * wh[1, oh] > 0:
+                origin = &x[plane, wd[0, od], wh[0, oh], 0] + offset
+                if block == 1:
+                    fold_window(result, origin, False, low, high, stride, wd[1, od], wh[1, oh],
+                                ww[1, low], dd * in_h * in_w, dh * in_w, dw)
+                else:  # channels-last: a contiguous run of channels per column
+                    for b in range(low // block, high // block):
+                        fold_window(result + b * block, origin + b * stride, False, 0, block, 1,
+                                    wd[1, od], wh[1, oh], ww[1, low], dd * in_h * in_w,
+                                    dh * in_w, dw)
             if high > low:  # interior windows are whole: one divisor for the row
                 divisor = <real>(divisor_dh * ww[2, low])
                 for ow in range(low, high):

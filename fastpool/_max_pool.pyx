@@ -38,6 +38,7 @@ from cython.parallel cimport prange, threadid
 from libc.stdint cimport int32_t, int64_t, uint8_t
 
 from fastpool._kernel_common cimport pooled, real
+from fastpool._tap_loops cimport fold_pass, fold_window
 
 ctypedef fused recorded_index:  # what forward writes
     int64_t
@@ -60,96 +61,6 @@ cdef inline bint is_tap(Py_ssize_t position, const Py_ssize_t[:, ::1] window, Py
     if dilation == 1:  # skips two integer divisions in the common case
         return 0 <= offset < window[1, o]
     return offset >= 0 and offset % dilation == 0 and offset // dilation < window[1, o]
-
-
-cdef inline void take_fused(pooled* best, const pooled* a, const pooled* b, const pooled* c,
-                            const pooled* d, int count, Py_ssize_t low, Py_ssize_t high,
-                            Py_ssize_t stride) noexcept nogil:
-    """For o in [low, high), take the taps a, b, c, d [o * stride], the first ``count`` (1 to
-    4) of them in that order, where each is greater than best[o] or NaN."""
-    cdef Py_ssize_t o
-    cdef pooled m, v
-    cdef bint unordered = False, seen
-    # The loop is the plain ``v > m`` select, which compiles to packed max instructions: it
-    # passes over NaN taps and only notes that it met one. Up to four taps per pass keep the
-    # running maxima in registers.
-    for o in range(low, high):
-        m = best[o]
-        v = a[o * stride]
-        m = v if v > m else m
-        seen = v != v
-        if count > 1:
-            v = b[o * stride]
-            m = v if v > m else m
-            seen = seen | (v != v)
-        if count > 2:
-            v = c[o * stride]
-            m = v if v > m else m
-            seen = seen | (v != v)
-        if count > 3:
-            v = d[o * stride]
-            m = v if v > m else m
-            seen = seen | (v != v)
-        best[o] = m
-        unordered = unordered | seen
-    if unordered:  # a NaN tap beats everything before it: the last one is the maximum
-        for o in range(low, high):
-            if count > 3 and d[o * stride] != d[o * stride]:
-                best[o] = d[o * stride]
-            elif count > 2 and c[o * stride] != c[o * stride]:
-                best[o] = c[o * stride]
-            elif count > 1 and b[o * stride] != b[o * stride]:
-                best[o] = b[o * stride]
-            elif a[o * stride] != a[o * stride]:
-                best[o] = a[o * stride]
-
-
-cdef inline void take_pass(pooled* best, const pooled* a, const pooled* b, const pooled* c,
-                           const pooled* d, int count, Py_ssize_t low, Py_ssize_t high,
-                           Py_ssize_t stride) noexcept nogil:
-    # Literal strides and counts become constants once take_fused is inlined: each pair is
-    # its own vectorised loop, with packed loads for strides 1 and 2.
-    if stride == 1:
-        take_counted(best, a, b, c, d, count, low, high, 1)
-    elif stride == 2:
-        take_counted(best, a, b, c, d, count, low, high, 2)
-    else:
-        take_counted(best, a, b, c, d, count, low, high, stride)
-
-
-cdef inline void take_counted(pooled* best, const pooled* a, const pooled* b, const pooled* c,
-                              const pooled* d, int count, Py_ssize_t low, Py_ssize_t high,
-                              Py_ssize_t stride) noexcept nogil:
-    if count == 4:
-        take_fused(best, a, b, c, d, 4, low, high, stride)
-    elif count == 3:
-        take_fused(best, a, b, c, d, 3, low, high, stride)
-    elif count == 2:
-        take_fused(best, a, b, c, d, 2, low, high, stride)
-    else:
-        take_fused(best, a, b, c, d, 1, low, high, stride)
-
-
-cdef void take_window_taps(pooled* best, const pooled* origin, Py_ssize_t low, Py_ssize_t high,
-                           Py_ssize_t stride, Py_ssize_t td, Py_ssize_t th, Py_ssize_t tw,
-                           Py_ssize_t step_d, Py_ssize_t step_h, Py_ssize_t step_w
-                           ) noexcept nogil:
-    """For o in [low, high), take the taps origin[o * stride + jd * step_d + jh * step_h +
-    jw * step_w] (jd < td, jh < th, jw < tw) in row-major order, four per pass."""
-    cdef const pooled* taps[4]
-    cdef int count = 0
-    cdef Py_ssize_t jd, jh, jw
-    taps[0] = taps[1] = taps[2] = taps[3] = origin  # (a short last pass reads its first few)
-    for jd in range(td):
-        for jh in range(th):
-            for jw in range(tw):
-                taps[count] = origin + jd * step_d + jh * step_h + jw * step_w
-                count = count + 1
-                if count == 4:
-                    take_pass(best, taps[0], taps[1], taps[2], taps[3], 4, low, high, stride)
-                    count = 0
-    if count:
-        take_pass(best, taps[0], taps[1], taps[2], taps[3], count, low, high, stride)
 
 
 cdef inline void take_ranked_taps(pooled* best, int* ranks, const pooled* tap, Py_ssize_t low,
@@ -210,12 +121,12 @@ def forward(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] out,
             if not store_indices and td * th > 0:
                 origin = &x[plane, wd[0, od], wh[0, oh], 0] + offset
                 if block == 1:
-                    take_window_taps(best, origin, low, high, stride, td, th, tw,
-                                     dd * in_h * in_w, dh * in_w, dw)
+                    fold_window(best, origin, True, low, high, stride, td, th, tw,
+                                dd * in_h * in_w, dh * in_w, dw)
                 else:  # channels-last: a contiguous run of channels per column
                     for b in range(low // block, high // block):
-                        take_window_taps(best + b * block, origin + b * stride, 0, block, 1,
-                                         td, th, tw, dd * in_h * in_w, dh * in_w, dw)
+                        fold_window(best + b * block, origin + b * stride, True, 0, block, 1,
+                                    td, th, tw, dd * in_h * in_w, dh * in_w, dw)
             # With indices, tap by tap, recording ranks; the flat offset of each interior tap
             # from its window's first is noted so that recording a winner takes no divisions.
             offsets = &tap_offsets[threadid(), 0] if store_indices else NULL
@@ -350,19 +261,19 @@ def forward_by_rows(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] out,
                             take_ranked_row(values, taps, source + jw * dw, tap_ranges[0, jw],
                                             tap_ranges[1, jw], stride, <int>jw)
                     else:  # whole windows four taps per pass; clipped ones tap by tap
-                        take_window_taps(values, source, inner_low, inner_high, stride, 1, 1,
-                                         kernel_w, 0, 0, dw)
+                        fold_window(values, source, True, inner_low, inner_high, stride, 1, 1,
+                                    kernel_w, 0, 0, dw)
                         for jw in range(kernel_w):
                             tap = source + jw * dw
-                            take_pass(values, tap, tap, tap, tap, 1, tap_ranges[0, jw],
+                            fold_pass(values, tap, tap, tap, tap, 1, True, tap_ranges[0, jw],
                                       min(tap_ranges[1, jw], inner_low), stride)
-                            take_pass(values, tap, tap, tap, tap, 1,
+                            fold_pass(values, tap, tap, tap, tap, 1, True,
                                       max(tap_ranges[0, jw], inner_high), tap_ranges[1, jw],
                                       stride)
                 if store_indices:
                     take_coded(best, winner, values, taps, out_w, <int>(j << 16))
                 elif pending == 3:  # four rows per pass
-                    take_pass(best, r0, r1, r2, values, 4, 0, out_w, 1)
+                    fold_pass(best, r0, r1, r2, values, 4, True, 0, out_w, 1)
                     pending = 0
                 else:
                     if pending == 0:
@@ -374,7 +285,7 @@ def forward_by_rows(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] out,
                     pending = pending + 1
             if not store_indices:
                 if pending:
-                    take_pass(best, r0, r1, r2, r2, <int>pending, 0, out_w, 1)
+                    fold_pass(best, r0, r1, r2, r2, <int>pending, True, 0, out_w, 1)
                 continue
             for ow in range(out_w):
                 if rows == 0 or ww[1, ow] == 0:  # a window without elements

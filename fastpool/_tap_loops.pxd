@@ -1,0 +1,119 @@
+# The vectorised inner loops that max and average pooling share: a "pass" folds up to four
+# taps into a row of running results, ``result[o] = fold(result[o], tap[o * stride])`` for
+# each tap in turn, over outputs o in [low, high). Folding several taps per pass keeps the
+# running values in registers; each output still meets its taps in the order given, so sums
+# and tie/NaN rules come out exactly as tap-by-tap loops would give them.
+
+from fastpool._kernel_common cimport pooled
+
+
+cdef inline void fold_fused(pooled* result, const pooled* a, const pooled* b, const pooled* c,
+                            const pooled* d, int count, bint maximum, Py_ssize_t low,
+                            Py_ssize_t high, Py_ssize_t stride) noexcept nogil:
+    """Fold the first ``count`` (1 to 4) of the taps a, b, c, d [o * stride], in that order:
+    sums, or (``maximum``) PyTorch's max, where a tap wins if greater or NaN."""
+    cdef Py_ssize_t o
+    cdef pooled m, v
+    cdef bint unordered = False, seen = False
+    # For max the loop is the plain ``v > m`` select, which compiles to packed max
+    # instructions: it passes over NaN taps and only notes that it met one (never, for
+    # integers), and a rare second loop puts the last NaN in.
+    for o in range(low, high):
+        m = result[o]
+        v = a[o * stride]
+        if maximum:
+            m = v if v > m else m
+            seen = v != v
+        else:
+            m = m + v
+        if count > 1:
+            v = b[o * stride]
+            if maximum:
+                m = v if v > m else m
+                seen = seen | (v != v)
+            else:
+                m = m + v
+        if count > 2:
+            v = c[o * stride]
+            if maximum:
+                m = v if v > m else m
+                seen = seen | (v != v)
+            else:
+                m = m + v
+        if count > 3:
+            v = d[o * stride]
+            if maximum:
+                m = v if v > m else m
+                seen = seen | (v != v)
+            else:
+                m = m + v
+        result[o] = m
+        unordered = unordered | seen
+    if unordered:  # a NaN tap beats everything before it: the last one is the maximum
+        for o in range(low, high):
+            if count > 3 and d[o * stride] != d[o * stride]:
+                result[o] = d[o * stride]
+            elif count > 2 and c[o * stride] != c[o * stride]:
+                result[o] = c[o * stride]
+            elif count > 1 and b[o * stride] != b[o * stride]:
+                result[o] = b[o * stride]
+            elif a[o * stride] != a[o * stride]:
+                result[o] = a[o * stride]
+
+
+cdef inline void fold_counted(pooled* result, const pooled* a, const pooled* b,
+                              const pooled* c, const pooled* d, int count, bint maximum,
+                              Py_ssize_t low, Py_ssize_t high, Py_ssize_t stride
+                              ) noexcept nogil:
+    if count == 4:
+        fold_fused(result, a, b, c, d, 4, maximum, low, high, stride)
+    elif count == 3:
+        fold_fused(result, a, b, c, d, 3, maximum, low, high, stride)
+    elif count == 2:
+        fold_fused(result, a, b, c, d, 2, maximum, low, high, stride)
+    else:
+        fold_fused(result, a, b, c, d, 1, maximum, low, high, stride)
+
+
+cdef inline void fold_pass(pooled* result, const pooled* a, const pooled* b, const pooled* c,
+                           const pooled* d, int count, bint maximum, Py_ssize_t low,
+                           Py_ssize_t high, Py_ssize_t stride) noexcept nogil:
+    # Literal strides, counts and operations become constants once fold_fused is inlined:
+    # each combination is its own vectorised loop, with packed loads for strides 1 and 2.
+    if maximum:
+        if stride == 1:
+            fold_counted(result, a, b, c, d, count, True, low, high, 1)
+        elif stride == 2:
+            fold_counted(result, a, b, c, d, count, True, low, high, 2)
+        else:
+            fold_counted(result, a, b, c, d, count, True, low, high, stride)
+    elif stride == 1:
+        fold_counted(result, a, b, c, d, count, False, low, high, 1)
+    elif stride == 2:
+        fold_counted(result, a, b, c, d, count, False, low, high, 2)
+    else:
+        fold_counted(result, a, b, c, d, count, False, low, high, stride)
+
+
+cdef inline void fold_window(pooled* result, const pooled* origin, bint maximum,
+                             Py_ssize_t low, Py_ssize_t high, Py_ssize_t stride, Py_ssize_t td,
+                             Py_ssize_t th, Py_ssize_t tw, Py_ssize_t step_d,
+                             Py_ssize_t step_h, Py_ssize_t step_w) noexcept nogil:
+    """Fold the taps origin[o * stride + jd * step_d + jh * step_h + jw * step_w] (jd < td,
+    jh < th, jw < tw) in row-major order, four per pass: a whole window's taps."""
+    cdef const pooled* taps[4]
+    cdef int count = 0
+    cdef Py_ssize_t jd, jh, jw
+    taps[0] = taps[1] = taps[2] = taps[3] = origin  # (a short last pass reads its first few)
+    for jd in range(td):
+        for jh in range(th):
+            for jw in range(tw):
+                taps[count] = origin + jd * step_d + jh * step_h + jw * step_w
+                count = count + 1
+                if count == 4:
+                    fold_pass(result, taps[0], taps[1], taps[2], taps[3], 4, maximum, low,
+                              high, stride)
+                    count = 0
+    if count:
+        fold_pass(result, taps[0], taps[1], taps[2], taps[3], count, maximum, low, high,
+                  stride)
