@@ -36,49 +36,56 @@ def forward(const real[:, :, :, ::1] x, real[:, :, :, ::1] out,
             const Py_ssize_t[:, ::1] wd, const Py_ssize_t[:, ::1] wh,
             const Py_ssize_t[:, ::1] ww, Py_ssize_t dd, Py_ssize_t dh, Py_ssize_t dw,
             Py_ssize_t scale, Py_ssize_t low, Py_ssize_t high, Py_ssize_t stride,
-            Py_ssize_t offset, Py_ssize_t block, int num_threads):
+            Py_ssize_t offset, Py_ssize_t block, Py_ssize_t band_rows, int num_threads):
     cdef Py_ssize_t out_d = out.shape[1], out_h = out.shape[2], out_w = out.shape[3]
     cdef Py_ssize_t in_h = x.shape[2], in_w = x.shape[3]
+    cdef Py_ssize_t bands = (out_d * out_h + band_rows - 1) // band_rows, task, first_row
     cdef Py_ssize_t row, plane, od, oh, ow, jd, jh, jw, b, divisor_dh
     cdef const real* source
     cdef const real* origin
     cdef real* result
     cdef real total, divisor
     with nogil:
-        for row in prange(out.shape[0] * out_d * out_h, num_threads=num_threads,
-                          schedule="static"):
-            # assigned here (not through pointers) so that prange makes them thread-private
-            plane, od, oh = row // (out_d * out_h), (row // out_h) % out_d, row % out_h
-            divisor_dh = scale * wd[2, od] * wh[2, oh]
-            result = &out[plane, od, oh, 0]
-            # Interior outputs [low, high): taps outer, outputs inner, so the inner loop runs
-            # over contiguous outputs; each output still sums its taps in (d, h, w) order.
-            for ow in range(low, high):
-                result[ow] = 0
-            if high > low and wd[1, od] * wh[1, oh] > 0:
-                origin = &x[plane, wd[0, od], wh[0, oh], 0] + offset
-                if block == 1:
-                    fold_window(result, origin, False, low, high, stride, wd[1, od], wh[1, oh],
-                                ww[1, low], dd * in_h * in_w, dh * in_w, dw)
-                else:  # channels-last: a contiguous run of channels per column
-                    for b in range(low // block, high // block):
-                        fold_window(result + b * block, origin + b * stride, False, 0, block, 1,
-                                    wd[1, od], wh[1, oh], ww[1, low], dd * in_h * in_w,
-                                    dh * in_w, dw)
-            if high > low:  # interior windows are whole: one divisor for the row
-                divisor = <real>(divisor_dh * ww[2, low])
+        for task in prange(out.shape[0] * bands, num_threads=num_threads,
+                           schedule="static"):
+            # a band of one plane's output rows, in order: (od, oh) by counting, as the
+            # values assigned here (not through pointers) are what prange makes thread-private
+            plane, first_row = task // bands, (task % bands) * band_rows
+            od, oh = first_row // out_h, first_row % out_h - 1
+            for row in range(first_row, min(first_row + band_rows, out_d * out_h)):
+                oh = oh + 1
+                if oh == out_h:
+                    od, oh = od + 1, 0
+                divisor_dh = scale * wd[2, od] * wh[2, oh]
+                result = &out[plane, od, oh, 0]
+                # Interior outputs [low, high): taps outer, outputs inner, so the inner loop runs
+                # over contiguous outputs; each output still sums its taps in (d, h, w) order.
                 for ow in range(low, high):
-                    result[ow] = result[ow] / divisor
-            for ow in range(out_w):
-                if low <= ow < high:
-                    continue
-                total = 0  # an edge window: clipped, so summed on its own
-                for jd in range(wd[1, od]):
-                    for jh in range(wh[1, oh]):
-                        source = &x[plane, wd[0, od] + jd * dd, wh[0, oh] + jh * dh, 0]
-                        for jw in range(ww[1, ow]):
-                            total = total + source[ww[0, ow] + jw * dw]
-                result[ow] = total / <real>(divisor_dh * ww[2, ow])
+                    result[ow] = 0
+                if high > low and wd[1, od] * wh[1, oh] > 0:
+                    origin = &x[plane, wd[0, od], wh[0, oh], 0] + offset
+                    if block == 1:
+                        fold_window(result, origin, False, low, high, stride, wd[1, od],
+                                    wh[1, oh], ww[1, low], dd * in_h * in_w, dh * in_w, dw)
+                    else:  # channels-last: a contiguous run of channels per column
+                        for b in range(low // block, high // block):
+                            fold_window(result + b * block, origin + b * stride, False, 0,
+                                        block, 1, wd[1, od], wh[1, oh], ww[1, low],
+                                        dd * in_h * in_w, dh * in_w, dw)
+                if high > low:  # interior windows are whole: one divisor for the row
+                    divisor = <real>(divisor_dh * ww[2, low])
+                    for ow in range(low, high):
+                        result[ow] = result[ow] / divisor
+                for ow in range(out_w):
+                    if low <= ow < high:
+                        continue
+                    total = 0  # an edge window: clipped, so summed on its own
+                    for jd in range(wd[1, od]):
+                        for jh in range(wh[1, oh]):
+                            source = &x[plane, wd[0, od] + jd * dd, wh[0, oh] + jh * dh, 0]
+                            for jw in range(ww[1, ow]):
+                                total = total + source[ww[0, ow] + jw * dw]
+                    result[ow] = total / <real>(divisor_dh * ww[2, ow])
 
 
 cdef inline void spread_taps(real* total, const real* share, Py_ssize_t low, Py_ssize_t high,

@@ -94,8 +94,10 @@ def forward(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] out,
             const Py_ssize_t[:, ::1] wd, const Py_ssize_t[:, ::1] wh,
             const Py_ssize_t[:, ::1] ww, Py_ssize_t dd, Py_ssize_t dh, Py_ssize_t dw,
             Py_ssize_t channels, Py_ssize_t low, Py_ssize_t high, Py_ssize_t stride,
-            Py_ssize_t offset, Py_ssize_t block, pooled lowest, int num_threads):
+            Py_ssize_t offset, Py_ssize_t block, pooled lowest, Py_ssize_t band_rows,
+            int num_threads):
     cdef Py_ssize_t out_d = out.shape[1], out_h = out.shape[2], out_w = out.shape[3]
+    cdef Py_ssize_t bands = (out_d * out_h + band_rows - 1) // band_rows, task, first_row
     cdef Py_ssize_t in_h = x.shape[2], in_w = x.shape[3]
     cdef Py_ssize_t row, plane, od, oh, ow, jd, jh, jw, td, th, tw, b, rank, winner
     cdef const pooled* source
@@ -105,81 +107,88 @@ def forward(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] out,
     cdef Py_ssize_t* offsets
     cdef pooled value
     with nogil:
-        for row in prange(out.shape[0] * out_d * out_h, num_threads=num_threads,
-                          schedule="static"):
-            plane, od, oh = row // (out_d * out_h), (row // out_h) % out_d, row % out_h
-            td, th = wd[1, od], wh[1, oh]
-            best = &out[plane, od, oh, 0]
-            ranks = &scratch[threadid(), 0] if store_indices else NULL
-            # Interior outputs [low, high): taps outer, outputs inner (vectorised); each output
-            # still meets its taps in row-major order, so ties and NaN resolve as below.
-            tw = ww[1, low] if high > low else 0
-            for ow in range(low, high):
-                best[ow] = lowest
-                if store_indices:
-                    ranks[ow] = 0
-            if not store_indices and td * th > 0:
-                origin = &x[plane, wd[0, od], wh[0, oh], 0] + offset
-                if block == 1:
-                    fold_window(best, origin, True, low, high, stride, td, th, tw,
-                                dd * in_h * in_w, dh * in_w, dw)
-                else:  # channels-last: a contiguous run of channels per column
-                    for b in range(low // block, high // block):
-                        fold_window(best + b * block, origin + b * stride, True, 0, block, 1,
-                                    td, th, tw, dd * in_h * in_w, dh * in_w, dw)
-            # With indices, tap by tap, recording ranks; the flat offset of each interior tap
-            # from its window's first is noted so that recording a winner takes no divisions.
-            offsets = &tap_offsets[threadid(), 0] if store_indices else NULL
-            rank = 0
-            for jd in range(td if store_indices else 0):
-                for jh in range(th):
-                    source = &x[plane, wd[0, od] + jd * dd, wh[0, oh] + jh * dh, 0] + offset
-                    for jw in range(tw):
-                        if block == 1:
-                            take_ranked_row(best, ranks, source + jw * dw, low, high, stride,
-                                            rank)
-                        else:
-                            for b in range(low // block, high // block):
-                                take_ranked_row(best + b * block, ranks + b * block,
-                                                source + jw * dw + b * stride, 0, block, 1,
+        for task in prange(out.shape[0] * bands, num_threads=num_threads,
+                           schedule="static"):
+            # a band of one plane's output rows, in order: (od, oh) by counting, as the
+            # values assigned here (not through pointers) are what prange makes thread-private
+            plane, first_row = task // bands, (task % bands) * band_rows
+            od, oh = first_row // out_h, first_row % out_h - 1
+            for row in range(first_row, min(first_row + band_rows, out_d * out_h)):
+                oh = oh + 1
+                if oh == out_h:
+                    od, oh = od + 1, 0
+                td, th = wd[1, od], wh[1, oh]
+                best = &out[plane, od, oh, 0]
+                ranks = &scratch[threadid(), 0] if store_indices else NULL
+                # Interior outputs [low, high): taps outer, outputs inner (vectorised); each output
+                # still meets its taps in row-major order, so ties and NaN resolve as below.
+                tw = ww[1, low] if high > low else 0
+                for ow in range(low, high):
+                    best[ow] = lowest
+                    if store_indices:
+                        ranks[ow] = 0
+                if not store_indices and td * th > 0:
+                    origin = &x[plane, wd[0, od], wh[0, oh], 0] + offset
+                    if block == 1:
+                        fold_window(best, origin, True, low, high, stride, td, th, tw,
+                                    dd * in_h * in_w, dh * in_w, dw)
+                    else:  # channels-last: a contiguous run of channels per column
+                        for b in range(low // block, high // block):
+                            fold_window(best + b * block, origin + b * stride, True, 0, block, 1,
+                                        td, th, tw, dd * in_h * in_w, dh * in_w, dw)
+                # With indices, tap by tap, recording ranks; the flat offset of each interior tap
+                # from its window's first is noted so that recording a winner takes no divisions.
+                offsets = &tap_offsets[threadid(), 0] if store_indices else NULL
+                rank = 0
+                for jd in range(td if store_indices else 0):
+                    for jh in range(th):
+                        source = &x[plane, wd[0, od] + jd * dd, wh[0, oh] + jh * dh, 0] + offset
+                        for jw in range(tw):
+                            if block == 1:
+                                take_ranked_row(best, ranks, source + jw * dw, low, high, stride,
                                                 rank)
-                        offsets[rank] = (jd * dd * in_h + jh * dh) * in_w + jw * dw
-                        rank = rank + 1
-            for ow in range(out_w):
-                tw = ww[1, ow]
-                if low <= ow < high and td * th > 0:
+                            else:
+                                for b in range(low // block, high // block):
+                                    take_ranked_row(best + b * block, ranks + b * block,
+                                                    source + jw * dw + b * stride, 0, block, 1,
+                                                    rank)
+                            offsets[rank] = (jd * dd * in_h + jh * dh) * in_w + jw * dw
+                            rank = rank + 1
+                for ow in range(out_w):
+                    tw = ww[1, ow]
+                    if low <= ow < high and td * th > 0:
+                        if store_indices:
+                            if recorded_index is uint8_t:
+                                indices[plane, od, oh, ow] = <uint8_t>ranks[ow]
+                            else:
+                                winner = ((wd[0, od] * in_h + wh[0, oh]) * in_w + ww[0, ow]
+                                          + offsets[ranks[ow]])
+                                indices[plane, od, oh, ow] = (
+                                    winner // channels if channels > 1 else winner)
+                        continue
+                    # An edge window: clipped, so scanned on its own, in the same order.
+                    best[ow] = lowest
+                    winner = 0
+                    rank = 0
+                    for jd in range(td):
+                        for jh in range(th):
+                            source = &x[plane, wd[0, od] + jd * dd, wh[0, oh] + jh * dh, 0]
+                            for jw in range(tw):
+                                value = source[ww[0, ow] + jw * dw]
+                                if value > best[ow] or value != value:
+                                    best[ow] = value
+                                    winner = rank + jw
+                            rank = rank + tw
                     if store_indices:
                         if recorded_index is uint8_t:
-                            indices[plane, od, oh, ow] = <uint8_t>ranks[ow]
+                            indices[plane, od, oh, ow] = <uint8_t>winner
+                        elif rank == 0:
+                            indices[plane, od, oh, ow] = -1
                         else:
-                            winner = ((wd[0, od] * in_h + wh[0, oh]) * in_w + ww[0, ow]
-                                      + offsets[ranks[ow]])
+                            jd, jh, jw = winner // (th * tw), (winner // tw) % th, winner % tw
                             indices[plane, od, oh, ow] = (
-                                winner // channels if channels > 1 else winner)
-                    continue
-                # An edge window: clipped, so scanned on its own, in the same order.
-                best[ow] = lowest
-                winner = 0
-                rank = 0
-                for jd in range(td):
-                    for jh in range(th):
-                        source = &x[plane, wd[0, od] + jd * dd, wh[0, oh] + jh * dh, 0]
-                        for jw in range(tw):
-                            value = source[ww[0, ow] + jw * dw]
-                            if value > best[ow] or value != value:
-                                best[ow] = value
-                                winner = rank + jw
-                        rank = rank + tw
-                if store_indices:
-                    if recorded_index is uint8_t:
-                        indices[plane, od, oh, ow] = <uint8_t>winner
-                    elif rank == 0:
-                        indices[plane, od, oh, ow] = -1
-                    else:
-                        jd, jh, jw = winner // (th * tw), (winner // tw) % th, winner % tw
-                        indices[plane, od, oh, ow] = (
-                            ((wd[0, od] + jd * dd) * in_h + wh[0, oh] + jh * dh) * in_w
-                            + ww[0, ow] + jw * dw) // channels
+                                ((wd[0, od] + jd * dd) * in_h + wh[0, oh] + jh * dh) * in_w
+                                + ww[0, ow] + jw * dw) // channels
 
 
 cdef inline void take_coded(pooled* best, int* codes, const pooled* row, const int* taps,
@@ -204,7 +213,7 @@ def forward_by_rows(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] out,
                     const Py_ssize_t[:, ::1] ww, const Py_ssize_t[:, ::1] tap_ranges,
                     const Py_ssize_t[::1] first_taps, Py_ssize_t dd, Py_ssize_t dh,
                     Py_ssize_t dw, Py_ssize_t stride, Py_ssize_t offset, pooled lowest,
-                    int num_threads):
+                    Py_ssize_t band_rows, int num_threads):
     """Max pooling by rows: the maxima of each input row's W windows are computed once into a
     per-thread cache and combined down each output row's window rows. Input row (d, h) is
     cached in slot (d % span_d) * span_h + h % span_h (``row_keys[t, slot]`` names the row it
@@ -215,6 +224,7 @@ def forward_by_rows(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] out,
     cdef Py_ssize_t in_d = x.shape[1], in_h = x.shape[2], in_w = x.shape[3]
     cdef Py_ssize_t width = out.shape[3]
     cdef Py_ssize_t kernel_w = tap_ranges.shape[1]
+    cdef Py_ssize_t bands = (out_d * out_h + band_rows - 1) // band_rows, task, first_row
     cdef Py_ssize_t row, plane, od, oh, ow, jd, jh, jw, j, d, h, t, key, slot, rows, code
     cdef Py_ssize_t inner_low = 0, inner_high = out_w, pending
     cdef const pooled* source
@@ -231,79 +241,86 @@ def forward_by_rows(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] out,
         inner_high = min(inner_high, tap_ranges[1, jw])
     inner_high = max(inner_low, inner_high)
     with nogil:
-        for row in prange(out.shape[0] * out_d * out_h, num_threads=num_threads,
-                          schedule="static"):
-            plane, od, oh = row // (out_d * out_h), (row // out_h) % out_d, row % out_h
-            t = threadid()
-            best = &out[plane, od, oh, 0]
-            winner = &codes[t, 0]
-            rows = wd[1, od] * wh[1, oh]
-            for ow in range(out_w):
-                best[ow] = lowest
-                winner[ow] = first_taps[ow]  # row 0's first tap, for an all-lowest window
-            r0 = r1 = r2 = best
-            pending = 0
-            for j in range(rows):
-                jd = 0 if wd[1, od] == 1 else j // wh[1, oh]
-                jh = j - jd * wh[1, oh]
-                d, h = wd[0, od] + jd * dd, wh[0, oh] + jh * dh
-                key = (plane * in_d + d) * in_h + h
-                slot = (d % span_d) * span_h + h % span_h
-                values, taps = &row_values[t, slot * width], &row_taps[t, slot * width]
-                if row_keys[t, slot] != key:  # not cached: compute this row's maxima
-                    row_keys[t, slot] = key
-                    for ow in range(out_w):
-                        values[ow] = lowest
-                        taps[ow] = first_taps[ow]  # an all-lowest window keeps its first tap
-                    source = &x[plane, d, h, 0] + offset
-                    if store_indices:
-                        for jw in range(kernel_w):
-                            take_ranked_row(values, taps, source + jw * dw, tap_ranges[0, jw],
-                                            tap_ranges[1, jw], stride, <int>jw)
-                    else:  # whole windows four taps per pass; clipped ones tap by tap
-                        fold_window(values, source, True, inner_low, inner_high, stride, 1, 1,
-                                    kernel_w, 0, 0, dw)
-                        for jw in range(kernel_w):
-                            tap = source + jw * dw
-                            fold_pass(values, tap, tap, tap, tap, 1, True, tap_ranges[0, jw],
-                                      min(tap_ranges[1, jw], inner_low), stride)
-                            fold_pass(values, tap, tap, tap, tap, 1, True,
-                                      max(tap_ranges[0, jw], inner_high), tap_ranges[1, jw],
-                                      stride)
-                if store_indices:
-                    take_coded(best, winner, values, taps, out_w, <int>(j << 16))
-                elif pending == 3:  # four rows per pass
-                    fold_pass(best, r0, r1, r2, values, 4, True, 0, out_w, 1)
-                    pending = 0
-                else:
-                    if pending == 0:
-                        r0 = values
-                    elif pending == 1:
-                        r1 = values
-                    else:
-                        r2 = values
-                    pending = pending + 1
-            if not store_indices:
-                if pending:
-                    fold_pass(best, r0, r1, r2, r2, <int>pending, True, 0, out_w, 1)
-                continue
-            for ow in range(out_w):
-                if rows == 0 or ww[1, ow] == 0:  # a window without elements
-                    if recorded_index is uint8_t:
-                        indices[plane, od, oh, ow] = 0
-                    else:
-                        indices[plane, od, oh, ow] = -1
-                    continue
-                code = winner[ow]
-                j, jw = code >> 16, code & 0xffff
-                if recorded_index is uint8_t:  # rank among the window's in-bounds taps
-                    indices[plane, od, oh, ow] = <uint8_t>(j * ww[1, ow] + jw - first_taps[ow])
-                else:
+        for task in prange(out.shape[0] * bands, num_threads=num_threads,
+                           schedule="static"):
+            # a band of one plane's output rows, in order: (od, oh) by counting, as the
+            # values assigned here (not through pointers) are what prange makes thread-private
+            plane, first_row = task // bands, (task % bands) * band_rows
+            od, oh = first_row // out_h, first_row % out_h - 1
+            for row in range(first_row, min(first_row + band_rows, out_d * out_h)):
+                oh = oh + 1
+                if oh == out_h:
+                    od, oh = od + 1, 0
+                t = threadid()
+                best = &out[plane, od, oh, 0]
+                winner = &codes[t, 0]
+                rows = wd[1, od] * wh[1, oh]
+                for ow in range(out_w):
+                    best[ow] = lowest
+                    winner[ow] = first_taps[ow]  # row 0's first tap, for an all-lowest window
+                r0 = r1 = r2 = best
+                pending = 0
+                for j in range(rows):
                     jd = 0 if wd[1, od] == 1 else j // wh[1, oh]
                     jh = j - jd * wh[1, oh]
-                    indices[plane, od, oh, ow] = (
-                        ((wd[0, od] + jd * dd) * in_h + wh[0, oh] + jh * dh) * in_w
-                        + ow * stride + offset + jw * dw)
+                    d, h = wd[0, od] + jd * dd, wh[0, oh] + jh * dh
+                    key = (plane * in_d + d) * in_h + h
+                    slot = (d % span_d) * span_h + h % span_h
+                    values, taps = &row_values[t, slot * width], &row_taps[t, slot * width]
+                    if row_keys[t, slot] != key:  # not cached: compute this row's maxima
+                        row_keys[t, slot] = key
+                        for ow in range(out_w):
+                            values[ow] = lowest
+                            taps[ow] = first_taps[ow]  # an all-lowest window keeps its first tap
+                        source = &x[plane, d, h, 0] + offset
+                        if store_indices:
+                            for jw in range(kernel_w):
+                                take_ranked_row(values, taps, source + jw * dw, tap_ranges[0, jw],
+                                                tap_ranges[1, jw], stride, <int>jw)
+                        else:  # whole windows four taps per pass; clipped ones tap by tap
+                            fold_window(values, source, True, inner_low, inner_high, stride, 1, 1,
+                                        kernel_w, 0, 0, dw)
+                            for jw in range(kernel_w):
+                                tap = source + jw * dw
+                                fold_pass(values, tap, tap, tap, tap, 1, True, tap_ranges[0, jw],
+                                          min(tap_ranges[1, jw], inner_low), stride)
+                                fold_pass(values, tap, tap, tap, tap, 1, True,
+                                          max(tap_ranges[0, jw], inner_high), tap_ranges[1, jw],
+                                          stride)
+                    if store_indices:
+                        take_coded(best, winner, values, taps, out_w, <int>(j << 16))
+                    elif pending == 3:  # four rows per pass
+                        fold_pass(best, r0, r1, r2, values, 4, True, 0, out_w, 1)
+                        pending = 0
+                    else:
+                        if pending == 0:
+                            r0 = values
+                        elif pending == 1:
+                            r1 = values
+                        else:
+                            r2 = values
+                        pending = pending + 1
+                if not store_indices:
+                    if pending:
+                        fold_pass(best, r0, r1, r2, r2, <int>pending, True, 0, out_w, 1)
+                    continue
+                for ow in range(out_w):
+                    if rows == 0 or ww[1, ow] == 0:  # a window without elements
+                        if recorded_index is uint8_t:
+                            indices[plane, od, oh, ow] = 0
+                        else:
+                            indices[plane, od, oh, ow] = -1
+                        continue
+                    code = winner[ow]
+                    j, jw = code >> 16, code & 0xffff
+                    if recorded_index is uint8_t:  # rank among the window's in-bounds taps
+                        indices[plane, od, oh, ow] = <uint8_t>(j * ww[1, ow] + jw - first_taps[ow])
+                    else:
+                        jd = 0 if wd[1, od] == 1 else j // wh[1, oh]
+                        jh = j - jd * wh[1, oh]
+                        indices[plane, od, oh, ow] = (
+                            ((wd[0, od] + jd * dd) * in_h + wh[0, oh] + jh * dh) * in_w
+                            + ow * stride + offset + jw * dw)
 
 
 def backward(const real[:, :, :, ::1] grad_output, const any_index[:, :, :, ::1] indices,

@@ -85,8 +85,10 @@ def _avg_forward(x, nd, make_plan, out, num_threads):
             len(planes) * args.chunk_count(planes.shape[1]), result.dtype), args.GLOBAL_CHUNK,
             plan.divisor(), args.thread_count(num_threads, call.x.size))
         return call.finish(result)
-    _avg_pool.forward(call.view(call.x), call.view(result), *plan.windows, *plan.dilation,
-                      plan.scale, *plan.interior, args.thread_count(num_threads, result.size))
+    threads = args.thread_count(num_threads, result.size)
+    view = call.view(result)
+    _avg_pool.forward(call.view(call.x), view, *plan.windows, *plan.dilation, plan.scale,
+                      *plan.interior, _output_band(view, threads), threads)
     return call.finish(result)
 
 
@@ -140,7 +142,7 @@ def _max_forward(x, nd, make_plan, return_indices, out, num_threads):
             args.scratch(threads, slots * view.shape[3], np.intc), keys, *spans,
             args.scratch(threads, view.shape[3], np.intc), *plan.windows, plan.row_taps,
             plan.first_taps, *plan.dilation, *plan.interior[2:4], args.lowest(result.dtype),
-            threads)
+            _output_band(view, threads), threads)
     else:
         threads = args.thread_count(num_threads, result.size)
         view = call.view(result)
@@ -152,9 +154,15 @@ def _max_forward(x, nd, make_plan, return_indices, out, num_threads):
         _max_pool.forward(call.view(call.x), view,
                           _NO_INDICES if indices is None else call.view(indices),
                           indices is not None, ranks, offsets, *plan.windows, *plan.dilation,
-                          plan.channels, *plan.interior, args.lowest(result.dtype), threads)
+                          plan.channels, *plan.interior, args.lowest(result.dtype),
+                          _output_band(view, threads), threads)
     result = call.finish(result)
     return result if indices is None else (result, indices)
+
+
+def _output_band(view, threads):
+    """Output rows per forward task, for a (planes, D, H, W) output view."""
+    return args.band_rows(view.shape[0], view.shape[1] * view.shape[2], threads)
 
 
 def _rows_per_window(plan):
