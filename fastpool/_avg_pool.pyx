@@ -40,7 +40,7 @@ def forward(const real[:, :, :, ::1] x, real[:, :, :, ::1] out,
     cdef Py_ssize_t out_d = out.shape[1], out_h = out.shape[2], out_w = out.shape[3]
     cdef Py_ssize_t in_h = x.shape[2], in_w = x.shape[3]
     cdef Py_ssize_t bands = (out_d * out_h + band_rows - 1) // band_rows, task, first_row
-    cdef Py_ssize_t row, plane, od, oh, ow, jd, jh, jw, b, divisor_dh
+    cdef Py_ssize_t row, plane, od, oh, ow, jd, jh, jw, b, divisor_dh, edge
     cdef const real* source
     cdef const real* origin
     cdef real* result
@@ -76,9 +76,8 @@ def forward(const real[:, :, :, ::1] x, real[:, :, :, ::1] out,
                     divisor = <real>(divisor_dh * ww[2, low])
                     for ow in range(low, high):
                         result[ow] = result[ow] / divisor
-                for ow in range(out_w):
-                    if low <= ow < high:
-                        continue
+                for edge in range(out_w - (high - low)):  # the outputs left and right of those
+                    ow = edge if edge < low else edge + (high - low)
                     total = 0  # an edge window: clipped, so summed on its own
                     for jd in range(wd[1, od]):
                         for jh in range(wh[1, oh]):
@@ -115,7 +114,7 @@ def backward(const real[:, :, :, ::1] grad_output, real[:, :, :, ::1] grad_input
              real[:, ::1] scratch, int num_threads):
     cdef Py_ssize_t in_d = grad_input.shape[1], in_h = grad_input.shape[2]
     cdef Py_ssize_t in_w = grad_input.shape[3]
-    cdef Py_ssize_t row, plane, od, oh, ow, d, h, w, jw, divisor_dh
+    cdef Py_ssize_t row, plane, od, oh, ow, d, h, w, jw, divisor_dh, edge
     cdef const real* gradient
     cdef real* result
     cdef real* share
@@ -142,9 +141,8 @@ def backward(const real[:, :, :, ::1] grad_output, real[:, :, :, ::1] grad_input
                             share[ow] = gradient[ow] / divisor
                         for jw in range(ww[1, low] - 1, -1, -1):
                             spread_row(result + offset + jw, share, low, high, stride)
-            for w in range(in_w):
-                if inner_low <= w < inner_high:
-                    continue
+            for edge in range(in_w - (inner_high - inner_low)):  # the inputs left and right
+                w = edge if edge < inner_low else edge + (inner_high - inner_low)
                 total = 0
                 for od in range(cd[0, d], cd[1, d]):
                     for oh in range(ch[0, h], ch[1, h]):

@@ -100,6 +100,7 @@ def forward(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] out,
     cdef Py_ssize_t bands = (out_d * out_h + band_rows - 1) // band_rows, task, first_row
     cdef Py_ssize_t in_h = x.shape[2], in_w = x.shape[3]
     cdef Py_ssize_t row, plane, od, oh, ow, jd, jh, jw, td, th, tw, b, rank, winner
+    cdef Py_ssize_t interior, edge
     cdef const pooled* source
     cdef const pooled* origin
     cdef pooled* best
@@ -154,18 +155,19 @@ def forward(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] out,
                                                     rank)
                             offsets[rank] = (jd * dd * in_h + jh * dh) * in_w + jw * dw
                             rank = rank + 1
-                for ow in range(out_w):
+                interior = high - low if td * th > 0 else 0
+                if store_indices:
+                    for ow in range(low, low + interior):
+                        if recorded_index is uint8_t:
+                            indices[plane, od, oh, ow] = <uint8_t>ranks[ow]
+                        else:
+                            winner = ((wd[0, od] * in_h + wh[0, oh]) * in_w + ww[0, ow]
+                                      + offsets[ranks[ow]])
+                            indices[plane, od, oh, ow] = (
+                                winner // channels if channels > 1 else winner)
+                for edge in range(out_w - interior):  # the outputs left and right of those
+                    ow = edge if edge < low else edge + interior
                     tw = ww[1, ow]
-                    if low <= ow < high and td * th > 0:
-                        if store_indices:
-                            if recorded_index is uint8_t:
-                                indices[plane, od, oh, ow] = <uint8_t>ranks[ow]
-                            else:
-                                winner = ((wd[0, od] * in_h + wh[0, oh]) * in_w + ww[0, ow]
-                                          + offsets[ranks[ow]])
-                                indices[plane, od, oh, ow] = (
-                                    winner // channels if channels > 1 else winner)
-                        continue
                     # An edge window: clipped, so scanned on its own, in the same order.
                     best[ow] = lowest
                     winner = 0
