@@ -311,6 +311,9 @@ class PoolPlan(NamedTuple):
     # for ((2, kernel) intp), and each output's first in-bounds tap ((out,) intp); else None.
     row_taps: object = None
     first_taps: object = None
+    # and where it caches input row (d, h): slot_d[d] + slot_h[h] of ``slots`` ((in,) intp,
+    # (in,) intp, int): distinct for the rows of any one window
+    row_slots: object = None
 
     def largest_window(self):
         """The most in-bounds taps any window has."""
@@ -339,7 +342,7 @@ def _dimension_tables(size, start, first, taps, factor, span_end):
 
 
 def _plan(out_spatial, tables, dilation, channels, scale=1, interior=(0, 0, 1, 0, 1),
-          row_taps=None, first_taps=None):
+          row_taps=None, first_taps=None, row_slots=None):
     """A PoolPlan from per-dimension (window, coverage) tables, with the leading unit
     dimensions of the (D, H, W) kernels added.
 
@@ -359,7 +362,7 @@ def _plan(out_spatial, tables, dilation, channels, scale=1, interior=(0, 0, 1, 0
         low, high, stride, offset, _ = interior
         interior = (low * channels, high * channels, stride * channels, offset * channels,
                     channels)
-        row_taps = first_taps = None  # the row-maxima kernel is for C-order arrays
+        row_taps = first_taps = row_slots = None  # the row-maxima kernel is for C order
     low, high = interior[:2]
     begin, end = tables[-1][1]
     # (the vectorised backward runs on C-order arrays only)
@@ -372,7 +375,7 @@ def _plan(out_spatial, tables, dilation, channels, scale=1, interior=(0, 0, 1, 0
                     (_frozen(0, 1),) * unit + tuple(c for _, c in tables),
                     (1,) * unit + tuple(dilation), channels, scale, interior,
                     (int(inner[0]), int(inner[-1]) + 1) if len(inner) else (0, 0), is_global,
-                    row_taps, first_taps)
+                    row_taps, first_taps, row_slots)
 
 
 @functools.lru_cache(maxsize=512)
@@ -410,10 +413,15 @@ def pool_plan(spatial, kernel, stride, padding, dilation, ceil_mode, count_inclu
     tap_high = np.maximum(tap_low, np.clip((size - 1 - offsets) // s + 1, 0, out))
     rows_overlap = any((k_ - 1) * d_ + 1 > s_ for k_, s_, d_
                        in zip(kernel[:-1], stride[:-1], dilation[:-1]))
-    row_taps = _frozen(tap_low, tap_high) if rows_overlap else None
-    first_taps = _frozen(skipped)[0] if rows_overlap else None
+    row_taps = first_taps = row_slots = None
+    if rows_overlap:
+        row_taps, first_taps = _frozen(tap_low, tap_high), _frozen(skipped)[0]
+        (depth, height, _), unit = kernel_dims(spatial), (1,) * (3 - len(spatial))
+        span_d, span_h = (unit + tuple((k_ - 1) * d_ + 1 for k_, d_ in zip(kernel, dilation)))[:2]
+        row_slots = (_frozen(np.arange(depth) % span_d * span_h)[0],
+                     _frozen(np.arange(height) % span_h)[0], span_d * span_h)
     return _plan(out_spatial, tables, dilation, channels, divisor_override or 1,
-                 (low, high, s, -p, 1), row_taps, first_taps)
+                 (low, high, s, -p, 1), row_taps, first_taps, row_slots)
 
 
 @functools.lru_cache(maxsize=512)

@@ -38,7 +38,7 @@ from cython.parallel cimport prange, threadid
 from libc.stdint cimport int32_t, int64_t, uint8_t
 
 from fastpool._kernel_common cimport pooled, real
-from fastpool._tap_loops cimport fold_pass, fold_window
+from fastpool._tap_loops cimport fold_pass, fold_window, pad_row
 
 ctypedef fused recorded_index:  # what forward writes
     int64_t
@@ -210,7 +210,9 @@ cdef inline void take_coded(pooled* best, int* codes, const pooled* row, const i
 def forward_by_rows(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] out,
                     recorded_index[:, :, :, ::1] indices, bint store_indices,
                     pooled[:, ::1] row_values, int[:, ::1] row_taps, Py_ssize_t[:, ::1] row_keys,
-                    Py_ssize_t span_d, Py_ssize_t span_h, int[:, ::1] codes,
+                    pooled[:, ::1] padded,
+                    const Py_ssize_t[::1] slot_d, const Py_ssize_t[::1] slot_h,
+                    int[:, ::1] codes,
                     const Py_ssize_t[:, ::1] wd, const Py_ssize_t[:, ::1] wh,
                     const Py_ssize_t[:, ::1] ww, const Py_ssize_t[:, ::1] tap_ranges,
                     const Py_ssize_t[::1] first_taps, Py_ssize_t dd, Py_ssize_t dh,
@@ -218,8 +220,11 @@ def forward_by_rows(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] out,
                     Py_ssize_t band_rows, int num_threads):
     """Max pooling by rows: the maxima of each input row's W windows are computed once into a
     per-thread cache and combined down each output row's window rows. Input row (d, h) is
-    cached in slot (d % span_d) * span_h + h % span_h (``row_keys[t, slot]`` names the row it
-    holds): a window spans at most span_d * span_h rows, so its rows never evict each other.
+    cached in slot slot_d[d] + slot_h[h] = (d % span_d) * span_h + h % span_h, where a window
+    spans at most span_d by span_h rows, so its rows never evict each other
+    (``row_keys[t, slot]`` names the row a slot holds). Without indices a row's maxima are
+    taken from a copy of it padded with ``lowest`` (``padded[t]``): padding can tie the
+    maximum only where every tap is ``lowest``, so the value is the same.
     A window's row maxima meet in row order and each row's taps in column order, so the winner
     is the row-major scan's: the first maximum, or the last NaN."""
     cdef Py_ssize_t out_d = out.shape[1], out_h = out.shape[2], out_w = out.shape[3]
@@ -228,9 +233,8 @@ def forward_by_rows(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] out,
     cdef Py_ssize_t kernel_w = tap_ranges.shape[1]
     cdef Py_ssize_t bands = (out_d * out_h + band_rows - 1) // band_rows, task, first_row
     cdef Py_ssize_t row, plane, od, oh, ow, jd, jh, jw, j, d, h, t, key, slot, rows, code
-    cdef Py_ssize_t inner_low = 0, inner_high = out_w, pending
+    cdef Py_ssize_t pending
     cdef const pooled* source
-    cdef const pooled* tap
     cdef pooled* best
     cdef pooled* values
     cdef const pooled* r0
@@ -238,10 +242,6 @@ def forward_by_rows(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] out,
     cdef const pooled* r2
     cdef int* taps
     cdef int* winner
-    for jw in range(kernel_w):  # the outputs for which every tap is in bounds
-        inner_low = max(inner_low, tap_ranges[0, jw])
-        inner_high = min(inner_high, tap_ranges[1, jw])
-    inner_high = max(inner_low, inner_high)
     with nogil:
         for task in prange(out.shape[0] * bands, num_threads=num_threads,
                            schedule="static"):
@@ -267,28 +267,24 @@ def forward_by_rows(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] out,
                     jh = j - jd * wh[1, oh]
                     d, h = wd[0, od] + jd * dd, wh[0, oh] + jh * dh
                     key = (plane * in_d + d) * in_h + h
-                    slot = (d % span_d) * span_h + h % span_h
+                    slot = slot_d[d] + slot_h[h]
                     values, taps = &row_values[t, slot * width], &row_taps[t, slot * width]
                     if row_keys[t, slot] != key:  # not cached: compute this row's maxima
                         row_keys[t, slot] = key
                         for ow in range(out_w):
                             values[ow] = lowest
-                            taps[ow] = first_taps[ow]  # an all-lowest window keeps its first tap
-                        source = &x[plane, d, h, 0] + offset
                         if store_indices:
+                            source = &x[plane, d, h, 0] + offset
+                            for ow in range(out_w):  # an all-lowest window keeps its first tap
+                                taps[ow] = first_taps[ow]
                             for jw in range(kernel_w):
                                 take_ranked_row(values, taps, source + jw * dw, tap_ranges[0, jw],
                                                 tap_ranges[1, jw], stride, <int>jw)
-                        else:  # whole windows four taps per pass; clipped ones tap by tap
-                            fold_window(values, source, True, inner_low, inner_high, stride, 1, 1,
+                        else:  # on a copy padded with ``lowest``: whole windows, four taps a pass
+                            pad_row(&padded[t, 0], &x[plane, d, h, 0], in_w, offset,
+                                    padded.shape[1], lowest)
+                            fold_window(values, &padded[t, 0], True, 0, out_w, stride, 1, 1,
                                         kernel_w, 0, 0, dw)
-                            for jw in range(kernel_w):
-                                tap = source + jw * dw
-                                fold_pass(values, tap, tap, tap, tap, 1, True, tap_ranges[0, jw],
-                                          min(tap_ranges[1, jw], inner_low), stride)
-                                fold_pass(values, tap, tap, tap, tap, 1, True,
-                                          max(tap_ranges[0, jw], inner_high), tap_ranges[1, jw],
-                                          stride)
                     if store_indices:
                         take_coded(best, winner, values, taps, out_w, <int>(j << 16))
                     elif pending == 3:  # four rows per pass

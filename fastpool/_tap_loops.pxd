@@ -117,3 +117,17 @@ cdef inline void fold_window(pooled* result, const pooled* origin, bint maximum,
     if count:
         fold_pass(result, taps[0], taps[1], taps[2], taps[3], count, maximum, low, high,
                   stride)
+
+
+cdef inline void pad_row(pooled* target, const pooled* row, Py_ssize_t width, Py_ssize_t offset,
+                         Py_ssize_t length, pooled fill) noexcept nogil:
+    """target[i] = row[i + offset] where i + offset lies in [0, width), else ``fill``, for
+    i < length: a row with its padding, so that every window lies wholly inside it."""
+    cdef Py_ssize_t i, begin = min(max(-offset, 0), length)
+    cdef Py_ssize_t end = min(max(width - offset, begin), length)
+    for i in range(begin):
+        target[i] = fill
+    for i in range(begin, end):
+        target[i] = row[i + offset]
+    for i in range(end, length):
+        target[i] = fill

@@ -131,15 +131,15 @@ def _max_forward(x, nd, make_plan, return_indices, out, num_threads):
             and plan.row_taps.shape[1] < 1 << 16:  # (row and tap numbers share an int32 code)
         threads = args.thread_count(num_threads, result.size)
         view = call.view(result)
-        spans = [max(1, int((window[1].max() - 1) * step + 1)) for window, step
-                 in zip(plan.windows[:2], plan.dilation[:2])]  # rows a window spans in D, H
-        slots = spans[0] * spans[1]
+        slot_d, slot_h, slots = plan.row_slots
         keys = args.scratch(threads, slots, np.intp)
         keys.fill(-1)  # no row cached yet
         _max_pool.forward_by_rows(
             call.view(call.x), view, _NO_INDICES if indices is None else call.view(indices),
             indices is not None, args.scratch(threads, slots * view.shape[3], result.dtype),
-            args.scratch(threads, slots * view.shape[3], np.intc), keys, *spans,
+            args.scratch(threads, slots * view.shape[3], np.intc), keys,
+            args.scratch(threads, (view.shape[3] - 1) * plan.interior[2] + plan.dilation[2]
+                         * (plan.row_taps.shape[1] - 1) + 1, result.dtype), slot_d, slot_h,
             args.scratch(threads, view.shape[3], np.intc), *plan.windows, plan.row_taps,
             plan.first_taps, *plan.dilation, *plan.interior[2:4], args.lowest(result.dtype),
             _output_band(view, threads), threads)
