@@ -87,6 +87,20 @@ def forward(const real[:, :, :, ::1] x, real[:, :, :, ::1] out,
                     result[ow] = total / <real>(divisor_dh * ww[2, ow])
 
 
+cdef inline void divide_row(real* share, const real* gradient, Py_ssize_t divisor_dh,
+                            const Py_ssize_t* factors, Py_ssize_t low, Py_ssize_t high,
+                            Py_ssize_t out_w) noexcept nogil:
+    """share[ow] = gradient[ow] / (divisor_dh * factors[ow]) for ow < out_w: the interior
+    windows [low, high) share one divisor; the edge windows have their own."""
+    cdef Py_ssize_t ow, edge
+    cdef real divisor = <real>(divisor_dh * factors[low])
+    for ow in range(low, high):
+        share[ow] = gradient[ow] / divisor
+    for edge in range(out_w - (high - low)):
+        ow = edge if edge < low else edge + (high - low)
+        share[ow] = gradient[ow] / <real>(divisor_dh * factors[ow])
+
+
 cdef inline void spread_taps(real* total, const real* share, Py_ssize_t low, Py_ssize_t high,
                             Py_ssize_t stride) noexcept nogil:
     """total[o * stride] += share[o] for o in [low, high): the vectorised inner loop."""
@@ -119,18 +133,35 @@ def backward(const real[:, :, :, ::1] grad_output, real[:, :, :, ::1] grad_input
     cdef real* result
     cdef real* share
     cdef real total, divisor
+    cdef Py_ssize_t out_w = grad_output.shape[3], first_edge, end_edge
+    cdef Py_ssize_t kernel = ww[1, low] if high > low else 0
+    cdef bint gathered = stride == 1 and channels == 1 and high > low
     with nogil:
         for row in prange(grad_input.shape[0] * in_d * in_h, num_threads=num_threads,
                           schedule="static"):
             plane, d, h = row // (in_d * in_h), (row // in_h) % in_d, row % in_h
             result = &grad_input[plane, d, h, 0]
+            share = &scratch[threadid(), 0]
+            if gathered:
+                # Stride 1: input w gets the shares of windows w + p - kernel + 1 ... w + p, so
+                # a pass over ``share`` (the caller's scratch row for this thread) with the
+                # divided gradients at [kernel - 1, kernel - 1 + out_w) and zeros around them
+                # adds every input's windows in output order, edges included (adding the
+                # zeros changes no bits: a sum from +0.0 is never -0.0).
+                for w in range(in_w):
+                    result[w] = 0
+                for od in range(cd[0, d], cd[1, d]):
+                    for oh in range(ch[0, h], ch[1, h]):
+                        divide_row(share + kernel - 1, &grad_output[plane, od, oh, 0],
+                                   scale * wd[2, od] * wh[2, oh], &ww[2, 0], low, high, out_w)
+                        fold_window(result, share - offset, False, 0, in_w, 1, 1, 1, kernel,
+                                    0, 0, 1)
+                first_edge, end_edge = 0, in_w
             # Inner inputs [inner_low, inner_high) lie in interior windows only: each covering
-            # output row is divided once into ``share`` (the caller's scratch row for this
-            # thread), then spread tap by tap over contiguous outputs, last tap first, so each
-            # input still adds its windows in (d, h, w) output order. Spreading also touches
-            # edge inputs; the gather below then overwrites those.
-            if inner_high > inner_low:
-                share = &scratch[threadid(), 0]
+            # output row is divided once into ``share``, then spread tap by tap over contiguous
+            # outputs, last tap first, so each input still adds its windows in (d, h, w) output
+            # order. Spreading also touches edge inputs; the gather below then overwrites those.
+            elif inner_high > inner_low:
                 for w in range(inner_low, inner_high):
                     result[w] = 0
                 for od in range(cd[0, d], cd[1, d]):
@@ -141,8 +172,11 @@ def backward(const real[:, :, :, ::1] grad_output, real[:, :, :, ::1] grad_input
                             share[ow] = gradient[ow] / divisor
                         for jw in range(ww[1, low] - 1, -1, -1):
                             spread_row(result + offset + jw, share, low, high, stride)
-            for edge in range(in_w - (inner_high - inner_low)):  # the inputs left and right
-                w = edge if edge < inner_low else edge + (inner_high - inner_low)
+                first_edge, end_edge = inner_low, inner_high
+            else:
+                first_edge, end_edge = 0, 0
+            for edge in range(in_w - (end_edge - first_edge)):  # the inputs left and right
+                w = edge if edge < first_edge else edge + (end_edge - first_edge)
                 total = 0
                 for od in range(cd[0, d], cd[1, d]):
                     for oh in range(ch[0, h], ch[1, h]):

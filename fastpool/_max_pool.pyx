@@ -402,6 +402,26 @@ cdef inline bint valid_index(any_index recorded, Py_ssize_t od, Py_ssize_t oh, P
                 and is_tap(d, wd, od, dd))
 
 
+cdef inline Py_ssize_t count_invalid_flat(const any_index* recorded, Py_ssize_t out_w,
+                                          Py_ssize_t base, const Py_ssize_t* first,
+                                          const Py_ssize_t* taps, Py_ssize_t td, Py_ssize_t th,
+                                          Py_ssize_t step_d, Py_ssize_t step_h) noexcept nogil:
+    """How many of one output row's flat indices are invalid, for C-order windows without W
+    dilation: window ow's taps are base + first[ow] + jd * step_d + jh * step_h + jw
+    (jd < td, jh < th, jw < taps[ow]), and a window without taps records -1. No divisions:
+    one unsigned comparison per window row (taps[ow] <= W, so at most one can hold)."""
+    cdef Py_ssize_t ow, jd, jh, offset, bad = 0
+    cdef bint ok
+    for ow in range(out_w):
+        offset = recorded[ow] - base - first[ow]
+        ok = (td * th * taps[ow] == 0) & (recorded[ow] == -1)
+        for jd in range(td):
+            for jh in range(th):
+                ok = ok | (<size_t>(offset - jd * step_d - jh * step_h) < <size_t>taps[ow])
+        bad = bad + (not ok)
+    return bad
+
+
 def first_invalid_index(const any_index[:, :, :, ::1] indices,
                         const Py_ssize_t[:, ::1] wd, const Py_ssize_t[:, ::1] wh,
                         const Py_ssize_t[:, ::1] ww, Py_ssize_t dd, Py_ssize_t dh,
@@ -417,6 +437,11 @@ def first_invalid_index(const any_index[:, :, :, ::1] indices,
         for row in prange(indices.shape[0] * out_d * out_h, num_threads=num_threads,
                           schedule="static"):
             plane, od, oh = row // (out_d * out_h), (row // out_h) % out_d, row % out_h
+            if any_index is not uint8_t and channels == 1 and dw == 1:
+                invalid += count_invalid_flat(
+                    &indices[plane, od, oh, 0], out_w, (wd[0, od] * in_h + wh[0, oh]) * in_w,
+                    &ww[0, 0], &ww[1, 0], wd[1, od], wh[1, oh], dd * in_h * in_w, dh * in_w)
+                continue
             for ow in range(out_w):
                 if not valid_index(indices[plane, od, oh, ow], od, oh, ow, wd, wh, ww,
                                    dd, dh, dw, channels, in_d, in_h, in_w, inverse_w):

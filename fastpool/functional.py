@@ -105,9 +105,13 @@ def _avg_backward(grad_output, input_shape, nd, make_plan, out, num_threads):
                                    args.GLOBAL_CHUNK, plan.divisor(), threads)
         return call.finish(result)
     grad_view = call.view(call.x)
-    _avg_pool.backward(grad_view, call.view(result), *plan.windows, *plan.coverage,
-                       plan.channels, plan.scale, *plan.interior[:4], *plan.inner,
-                       args.scratch(threads, grad_view.shape[3], result.dtype), threads)
+    result_view = call.view(result)
+    # a row of divided gradients per thread, with room for the zeros around them
+    shares = args.scratch(threads, grad_view.shape[3] + result_view.shape[3]
+                          + 2 * int(plan.windows[2][1].max()), result.dtype)
+    shares.fill(0)
+    _avg_pool.backward(grad_view, result_view, *plan.windows, *plan.coverage, plan.channels,
+                       plan.scale, *plan.interior[:4], *plan.inner, shares, threads)
     return call.finish(result)
 
 
