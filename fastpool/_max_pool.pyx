@@ -35,7 +35,7 @@ index keeps the later value). Kernels trust validated input, release the GIL, ne
 """
 
 from cython.parallel cimport prange, threadid
-from libc.stdint cimport int32_t, int64_t, uint8_t
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 
 from fastpool._kernel_common cimport pooled, real
 from fastpool._tap_loops cimport fold_pass, fold_window, pad_row
@@ -402,23 +402,35 @@ cdef inline bint valid_index(any_index recorded, Py_ssize_t od, Py_ssize_t oh, P
                 and is_tap(d, wd, od, dd))
 
 
-cdef inline Py_ssize_t count_invalid_flat(const any_index* recorded, Py_ssize_t out_w,
-                                          Py_ssize_t base, const Py_ssize_t* first,
-                                          const Py_ssize_t* taps, Py_ssize_t td, Py_ssize_t th,
-                                          Py_ssize_t step_d, Py_ssize_t step_h) noexcept nogil:
-    """How many of one output row's flat indices are invalid, for C-order windows without W
-    dilation: window ow's taps are base + first[ow] + jd * step_d + jh * step_h + jw
-    (jd < td, jh < th, jw < taps[ow]), and a window without taps records -1. No divisions:
-    one unsigned comparison per window row (taps[ow] <= W, so at most one can hold)."""
-    cdef Py_ssize_t ow, jd, jh, offset, bad = 0
-    cdef bint ok
-    for ow in range(out_w):
-        offset = recorded[ow] - base - first[ow]
-        ok = (td * th * taps[ow] == 0) & (recorded[ow] == -1)
-        for jd in range(td):
-            for jh in range(th):
-                ok = ok | (<size_t>(offset - jd * step_d - jh * step_h) < <size_t>taps[ow])
-        bad = bad + (not ok)
+cdef inline Py_ssize_t count_invalid_interior(const any_index* recorded, int* narrow, int* hit,
+                                              Py_ssize_t low, Py_ssize_t high,
+                                              Py_ssize_t stride, Py_ssize_t first,
+                                              Py_ssize_t taps, Py_ssize_t td, Py_ssize_t th,
+                                              Py_ssize_t step_d, Py_ssize_t step_h
+                                              ) noexcept nogil:
+    """How many of the flat indices recorded[low:high] miss their windows, for the interior
+    windows of one output row, C order, no W dilation, in a plane of under 2**31 elements:
+    window ow's taps are first + ow * stride + jd * step_d + jh * step_h + jw (jd < td,
+    jh < th, jw < taps). Vectorised in 32-bit lanes (``narrow`` and ``hit`` are scratch rows):
+    an index with a bit set from bit 31 up is invalid, and below that 32-bit differences are
+    exact; one unsigned comparison per window row finds the tap (taps <= W, so at most one
+    row can match)."""
+    cdef Py_ssize_t ow, jd, jh, bad = 0
+    cdef uint64_t wide = 0
+    cdef unsigned int start
+    for ow in range(low, high):  # narrow[ow]: the index less its window's first column
+        wide = wide | (<uint64_t>recorded[ow] >> 31)
+        narrow[ow] = <int>(<unsigned int>recorded[ow] - <unsigned int>(ow * stride))
+        hit[ow] = 0
+    if wide:
+        return 1  # (only whether any is invalid matters)
+    for jd in range(td):
+        for jh in range(th):
+            start = <unsigned int>(first + jd * step_d + jh * step_h)
+            for ow in range(low, high):
+                hit[ow] = hit[ow] | ((<unsigned int>narrow[ow] - start) < <unsigned int>taps)
+    for ow in range(low, high):
+        bad = bad + (hit[ow] == 0)
     return bad
 
 
@@ -426,23 +438,31 @@ def first_invalid_index(const any_index[:, :, :, ::1] indices,
                         const Py_ssize_t[:, ::1] wd, const Py_ssize_t[:, ::1] wh,
                         const Py_ssize_t[:, ::1] ww, Py_ssize_t dd, Py_ssize_t dh,
                         Py_ssize_t dw, Py_ssize_t channels, Py_ssize_t in_d, Py_ssize_t in_h,
-                        Py_ssize_t in_w, int num_threads):
+                        Py_ssize_t in_w, Py_ssize_t low, Py_ssize_t high, Py_ssize_t stride,
+                        Py_ssize_t offset, int[:, ::1] scratch, int num_threads):
     """The flat position (in ``indices``) of the first index that does not name a tap of its
-    own window, or -1 when all are valid."""
+    own window, or -1 when all are valid. W outputs [low, high) are the interior windows
+    (taps from ow * stride + offset); ``scratch`` holds two int rows of W outputs per thread."""
     cdef Py_ssize_t out_d = indices.shape[1], out_h = indices.shape[2], out_w = indices.shape[3]
-    cdef Py_ssize_t row, plane, od, oh, ow, position, invalid = 0, first = -1
+    cdef Py_ssize_t row, plane, od, oh, ow, position, invalid = 0, first = -1, interior, edge
     cdef double inverse_w = 1.0 / in_w
+    cdef bint narrow_lanes = (any_index is not uint8_t and channels == 1 and dw == 1
+                              and high > low and in_d * in_h * in_w < (<Py_ssize_t>1) << 31)
     with nogil:
         # Counted in parallel (the common, valid case); located serially only on failure.
         for row in prange(indices.shape[0] * out_d * out_h, num_threads=num_threads,
                           schedule="static"):
             plane, od, oh = row // (out_d * out_h), (row // out_h) % out_d, row % out_h
-            if any_index is not uint8_t and channels == 1 and dw == 1:
-                invalid += count_invalid_flat(
-                    &indices[plane, od, oh, 0], out_w, (wd[0, od] * in_h + wh[0, oh]) * in_w,
-                    &ww[0, 0], &ww[1, 0], wd[1, od], wh[1, oh], dd * in_h * in_w, dh * in_w)
-                continue
-            for ow in range(out_w):
+            interior = 0
+            if narrow_lanes and wd[1, od] * wh[1, oh] > 0:
+                interior = high - low
+                invalid += count_invalid_interior(
+                    &indices[plane, od, oh, 0], &scratch[threadid(), 0],
+                    &scratch[threadid(), out_w], low, high, stride,
+                    (wd[0, od] * in_h + wh[0, oh]) * in_w + offset, ww[1, low], wd[1, od],
+                    wh[1, oh], dd * in_h * in_w, dh * in_w)
+            for edge in range(out_w - interior):  # the others one by one
+                ow = edge if edge < low else edge + interior
                 if not valid_index(indices[plane, od, oh, ow], od, oh, ow, wd, wh, ww,
                                    dd, dh, dw, channels, in_d, in_h, in_w, inverse_w):
                     invalid += 1

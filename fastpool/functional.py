@@ -185,6 +185,8 @@ def _max_backward(grad_output, indices, input_shape, nd, make_plan, out, num_thr
     depth, height, width = args.kernel_dims(input_shape[len(input_shape) - nd:])
     bad = _max_pool.first_invalid_index(index_view, *plan.windows, *plan.dilation,
                                         plan.channels, depth, height, width * plan.channels,
+                                        *plan.interior[:4],
+                                        args.scratch(threads, 2 * index_view.shape[3], np.intc),
                                         threads)
     if bad >= 0:
         where = call.position(bad, indices)
