@@ -333,7 +333,7 @@ def backward(const real[:, :, :, ::1] grad_output, const any_index[:, :, :, ::1]
     cdef Py_ssize_t out_w = grad_output.shape[3]
     cdef Py_ssize_t bands = (rows + band_rows - 1) // band_rows
     cdef Py_ssize_t task, plane, first_row, end_row, lo, hi, i, od, oh, ow, oh_begin, oh_end
-    cdef Py_ssize_t winner, taps_hw, rank, jd, jh
+    cdef Py_ssize_t winner, taps_hw, rank, jd, jh, channel
     cdef real* grad
     with nogil:
         for task in prange(grad_input.shape[0] * bands, num_threads=num_threads,
@@ -353,7 +353,11 @@ def backward(const real[:, :, :, ::1] grad_output, const any_index[:, :, :, ::1]
                 oh_begin, oh_end = 0, out_h
             for od in range(cd[0, first_row // in_h], cd[1, (end_row - 1) // in_h]):
                 for oh in range(oh_begin, oh_end):
+                    channel = -1  # ow % channels, by counting
                     for ow in range(out_w):
+                        channel = channel + 1
+                        if channel == channels:
+                            channel = 0
                         if any_index is uint8_t:
                             taps_hw = wh[1, oh] * ww[1, ow]
                             if wd[1, od] * taps_hw == 0:
@@ -368,7 +372,7 @@ def backward(const real[:, :, :, ::1] grad_output, const any_index[:, :, :, ::1]
                         else:
                             winner = indices[plane, od, oh, ow]
                             if channels > 1:  # channels-last: the kernels' W * C position
-                                winner = winner * channels + ow % channels
+                                winner = winner * channels + channel
                         if lo <= winner < hi:
                             grad[winner] = grad[winner] + grad_output[plane, od, oh, ow]
 
@@ -446,8 +450,10 @@ def first_invalid_index(const any_index[:, :, :, ::1] indices,
     cdef Py_ssize_t out_d = indices.shape[1], out_h = indices.shape[2], out_w = indices.shape[3]
     cdef Py_ssize_t row, plane, od, oh, ow, position, invalid = 0, first = -1, interior, edge
     cdef double inverse_w = 1.0 / in_w
-    cdef bint narrow_lanes = (any_index is not uint8_t and channels == 1 and dw == 1
-                              and high > low and in_d * in_h * in_w < (<Py_ssize_t>1) << 31)
+    # (in channels-last planes, the W axis holds W * C interleaved values)
+    cdef Py_ssize_t plane_w = in_w // channels, b, base
+    cdef bint narrow_lanes = (any_index is not uint8_t and dw == channels and high > low
+                              and in_d * in_h * plane_w < (<Py_ssize_t>1) << 31)
     with nogil:
         # Counted in parallel (the common, valid case); located serially only on failure.
         for row in prange(indices.shape[0] * out_d * out_h, num_threads=num_threads,
@@ -456,11 +462,19 @@ def first_invalid_index(const any_index[:, :, :, ::1] indices,
             interior = 0
             if narrow_lanes and wd[1, od] * wh[1, oh] > 0:
                 interior = high - low
-                invalid += count_invalid_interior(
-                    &indices[plane, od, oh, 0], &scratch[threadid(), 0],
-                    &scratch[threadid(), out_w], low, high, stride,
-                    (wd[0, od] * in_h + wh[0, oh]) * in_w + offset, ww[1, low], wd[1, od],
-                    wh[1, oh], dd * in_h * in_w, dh * in_w)
+                base = (wd[0, od] * in_h + wh[0, oh]) * plane_w + offset // channels
+                if channels == 1:
+                    invalid += count_invalid_interior(
+                        &indices[plane, od, oh, 0], &scratch[threadid(), 0],
+                        &scratch[threadid(), out_w], low, high, stride, base, ww[1, low],
+                        wd[1, od], wh[1, oh], dd * in_h * plane_w, dh * plane_w)
+                else:  # channels-last: a run of C channels shares each window
+                    for b in range(low // channels, high // channels):
+                        invalid += count_invalid_interior(
+                            &indices[plane, od, oh, b * channels], &scratch[threadid(), 0],
+                            &scratch[threadid(), out_w], 0, channels, 0,
+                            base + b * (stride // channels), ww[1, low], wd[1, od], wh[1, oh],
+                            dd * in_h * plane_w, dh * plane_w)
             for edge in range(out_w - interior):  # the others one by one
                 ow = edge if edge < low else edge + interior
                 if not valid_index(indices[plane, od, oh, ow], od, oh, ow, wd, wh, ww,
