@@ -326,14 +326,20 @@ def backward(const real[:, :, :, ::1] grad_output, const any_index[:, :, :, ::1]
              const Py_ssize_t[:, ::1] wd, const Py_ssize_t[:, ::1] wh,
              const Py_ssize_t[:, ::1] ww, const Py_ssize_t[:, ::1] cd,
              const Py_ssize_t[:, ::1] ch, Py_ssize_t dd, Py_ssize_t dh, Py_ssize_t dw,
-             Py_ssize_t channels, Py_ssize_t band_rows, int num_threads):
+             Py_ssize_t channels, Py_ssize_t band_rows, bint check, Py_ssize_t low,
+             Py_ssize_t high, Py_ssize_t stride, Py_ssize_t offset, int[:, ::1] scratch,
+             int num_threads):
+    """The scatter; with ``check``, it also counts the indices that do not name a tap of their
+    windows (as first_invalid_index does; interior windows [low, high) from ow * stride +
+    offset, ``scratch`` two int rows of W per thread), for a caller that then discards
+    ``grad_input``: those gradients may land anywhere in their own band. Returns the count."""
     cdef Py_ssize_t in_d = grad_input.shape[1], in_h = grad_input.shape[2]
     cdef Py_ssize_t in_w = grad_input.shape[3], rows = in_d * in_h
     cdef Py_ssize_t out_d = grad_output.shape[1], out_h = grad_output.shape[2]
     cdef Py_ssize_t out_w = grad_output.shape[3]
     cdef Py_ssize_t bands = (rows + band_rows - 1) // band_rows
     cdef Py_ssize_t task, plane, first_row, end_row, lo, hi, i, od, oh, ow, oh_begin, oh_end
-    cdef Py_ssize_t winner, taps_hw, rank, jd, jh, channel
+    cdef Py_ssize_t winner, taps_hw, rank, jd, jh, channel, invalid = 0
     cdef real* grad
     with nogil:
         for task in prange(grad_input.shape[0] * bands, num_threads=num_threads,
@@ -353,6 +359,10 @@ def backward(const real[:, :, :, ::1] grad_output, const any_index[:, :, :, ::1]
                 oh_begin, oh_end = 0, out_h
             for od in range(cd[0, first_row // in_h], cd[1, (end_row - 1) // in_h]):
                 for oh in range(oh_begin, oh_end):
+                    if check:
+                        invalid += invalid_in_row(indices, plane, od, oh, wd, wh, ww, dd, dh,
+                                                  dw, channels, in_d, in_h, in_w, low, high,
+                                                  stride, offset, &scratch[threadid(), 0])
                     channel = -1  # ow % channels, by counting
                     for ow in range(out_w):
                         channel = channel + 1
@@ -375,6 +385,7 @@ def backward(const real[:, :, :, ::1] grad_output, const any_index[:, :, :, ::1]
                                 winner = winner * channels + channel
                         if lo <= winner < hi:
                             grad[winner] = grad[winner] + grad_output[plane, od, oh, ow]
+    return invalid
 
 
 cdef inline bint valid_index(any_index recorded, Py_ssize_t od, Py_ssize_t oh, Py_ssize_t ow,
@@ -438,6 +449,41 @@ cdef inline Py_ssize_t count_invalid_interior(const any_index* recorded, int* na
     return bad
 
 
+cdef inline Py_ssize_t invalid_in_row(const any_index[:, :, :, ::1] indices, Py_ssize_t plane,
+                                      Py_ssize_t od, Py_ssize_t oh,
+                                      const Py_ssize_t[:, ::1] wd, const Py_ssize_t[:, ::1] wh,
+                                      const Py_ssize_t[:, ::1] ww, Py_ssize_t dd,
+                                      Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t channels,
+                                      Py_ssize_t in_d, Py_ssize_t in_h, Py_ssize_t in_w,
+                                      Py_ssize_t low, Py_ssize_t high, Py_ssize_t stride,
+                                      Py_ssize_t offset, int* scratch) noexcept nogil:
+    """How many indices of output row (plane, od, oh) do not name a tap of their windows.
+    Interior windows [low, high) (taps from ow * stride + offset) are checked in 32-bit lanes
+    where the plane allows it, the others one by one; ``scratch`` holds two rows of W."""
+    cdef Py_ssize_t out_w = indices.shape[3], plane_w = in_w // channels  # (W * C interleaved)
+    cdef Py_ssize_t interior = 0, invalid = 0, b, base, ow, edge
+    if (any_index is not uint8_t and dw == channels and high > low
+            and in_d * in_h * plane_w < (<Py_ssize_t>1) << 31 and wd[1, od] * wh[1, oh] > 0):
+        interior = high - low
+        base = (wd[0, od] * in_h + wh[0, oh]) * plane_w + offset // channels
+        if channels == 1:
+            invalid = count_invalid_interior(
+                &indices[plane, od, oh, 0], scratch, scratch + out_w, low, high, stride, base,
+                ww[1, low], wd[1, od], wh[1, oh], dd * in_h * plane_w, dh * plane_w)
+        else:  # channels-last: a run of C channels shares each window
+            for b in range(low // channels, high // channels):
+                invalid += count_invalid_interior(
+                    &indices[plane, od, oh, b * channels], scratch, scratch + out_w, 0,
+                    channels, 0, base + b * (stride // channels), ww[1, low], wd[1, od],
+                    wh[1, oh], dd * in_h * plane_w, dh * plane_w)
+    for edge in range(out_w - interior):
+        ow = edge if edge < low else edge + interior
+        if not valid_index(indices[plane, od, oh, ow], od, oh, ow, wd, wh, ww, dd, dh, dw,
+                           channels, in_d, in_h, in_w, 1.0 / in_w):
+            invalid += 1
+    return invalid
+
+
 def first_invalid_index(const any_index[:, :, :, ::1] indices,
                         const Py_ssize_t[:, ::1] wd, const Py_ssize_t[:, ::1] wh,
                         const Py_ssize_t[:, ::1] ww, Py_ssize_t dd, Py_ssize_t dh,
@@ -448,38 +494,16 @@ def first_invalid_index(const any_index[:, :, :, ::1] indices,
     own window, or -1 when all are valid. W outputs [low, high) are the interior windows
     (taps from ow * stride + offset); ``scratch`` holds two int rows of W outputs per thread."""
     cdef Py_ssize_t out_d = indices.shape[1], out_h = indices.shape[2], out_w = indices.shape[3]
-    cdef Py_ssize_t row, plane, od, oh, ow, position, invalid = 0, first = -1, interior, edge
+    cdef Py_ssize_t row, plane, od, oh, ow, position, invalid = 0, first = -1
     cdef double inverse_w = 1.0 / in_w
-    # (in channels-last planes, the W axis holds W * C interleaved values)
-    cdef Py_ssize_t plane_w = in_w // channels, b, base
-    cdef bint narrow_lanes = (any_index is not uint8_t and dw == channels and high > low
-                              and in_d * in_h * plane_w < (<Py_ssize_t>1) << 31)
     with nogil:
         # Counted in parallel (the common, valid case); located serially only on failure.
         for row in prange(indices.shape[0] * out_d * out_h, num_threads=num_threads,
                           schedule="static"):
             plane, od, oh = row // (out_d * out_h), (row // out_h) % out_d, row % out_h
-            interior = 0
-            if narrow_lanes and wd[1, od] * wh[1, oh] > 0:
-                interior = high - low
-                base = (wd[0, od] * in_h + wh[0, oh]) * plane_w + offset // channels
-                if channels == 1:
-                    invalid += count_invalid_interior(
-                        &indices[plane, od, oh, 0], &scratch[threadid(), 0],
-                        &scratch[threadid(), out_w], low, high, stride, base, ww[1, low],
-                        wd[1, od], wh[1, oh], dd * in_h * plane_w, dh * plane_w)
-                else:  # channels-last: a run of C channels shares each window
-                    for b in range(low // channels, high // channels):
-                        invalid += count_invalid_interior(
-                            &indices[plane, od, oh, b * channels], &scratch[threadid(), 0],
-                            &scratch[threadid(), out_w], 0, channels, 0,
-                            base + b * (stride // channels), ww[1, low], wd[1, od], wh[1, oh],
-                            dd * in_h * plane_w, dh * plane_w)
-            for edge in range(out_w - interior):  # the others one by one
-                ow = edge if edge < low else edge + interior
-                if not valid_index(indices[plane, od, oh, ow], od, oh, ow, wd, wh, ww,
-                                   dd, dh, dw, channels, in_d, in_h, in_w, inverse_w):
-                    invalid += 1
+            invalid += invalid_in_row(indices, plane, od, oh, wd, wh, ww, dd, dh, dw, channels,
+                                      in_d, in_h, in_w, low, high, stride, offset,
+                                      &scratch[threadid(), 0])
         if invalid:
             for position in range(indices.shape[0] * out_d * out_h * out_w):
                 row, ow = position // out_w, position % out_w

@@ -183,21 +183,29 @@ def _max_backward(grad_output, indices, input_shape, nd, make_plan, out, num_thr
     index_view = call.view(indices)
     threads = args.thread_count(num_threads, call.x.size + math.prod(input_shape))
     depth, height, width = args.kernel_dims(input_shape[len(input_shape) - nd:])
-    bad = _max_pool.first_invalid_index(index_view, *plan.windows, *plan.dilation,
-                                        plan.channels, depth, height, width * plan.channels,
-                                        *plan.interior[:4],
-                                        args.scratch(threads, 2 * index_view.shape[3], np.intc),
-                                        threads)
-    if bad >= 0:
-        where = call.position(bad, indices)
-        raise ValueError(f"indices{list(map(int, where))} = {indices[where]} does not name an "
-                         f"element of its pooling window for input_shape {input_shape}")
+    scratch = args.scratch(threads, 2 * index_view.shape[3], np.intc)
+
+    def check_indices():
+        bad = _max_pool.first_invalid_index(index_view, *plan.windows, *plan.dilation,
+                                            plan.channels, depth, height,
+                                            width * plan.channels, *plan.interior[:4], scratch,
+                                            threads)
+        if bad >= 0:
+            where = call.position(bad, indices)
+            raise ValueError(f"indices{list(map(int, where))} = {indices[where]} does not name "
+                             f"an element of its pooling window for input_shape {input_shape}")
+
+    if out is not None:  # checked before anything is written
+        check_indices()
     result = call.output(out, input_shape, indices)
     grad_view = call.view(result)
-    _max_pool.backward(call.view(call.x), index_view, grad_view, *plan.windows,
-                       *plan.coverage[:2], *plan.dilation, plan.channels,
-                       args.band_rows(len(grad_view), grad_view.shape[1] * grad_view.shape[2],
-                                      threads), threads)
+    # A new result is checked while it is computed: on failure nobody has seen it.
+    if _max_pool.backward(call.view(call.x), index_view, grad_view, *plan.windows,
+                          *plan.coverage[:2], *plan.dilation, plan.channels,
+                          args.band_rows(len(grad_view), grad_view.shape[1] * grad_view.shape[2],
+                                         threads), out is None, *plan.interior[:4], scratch,
+                          threads):
+        check_indices()
     return call.finish(result)
 
 
