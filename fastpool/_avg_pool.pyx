@@ -102,21 +102,31 @@ cdef inline void divide_row(real* share, const real* gradient, Py_ssize_t diviso
 
 
 cdef inline void spread_taps(real* total, const real* share, Py_ssize_t low, Py_ssize_t high,
-                            Py_ssize_t stride) noexcept nogil:
-    """total[o * stride] += share[o] for o in [low, high): the vectorised inner loop."""
-    cdef Py_ssize_t o
+                            Py_ssize_t stride, Py_ssize_t taps) noexcept nogil:
+    """total[o * stride + j] += share[o] for j < taps, o in [low, high): the vectorised inner
+    loop, for windows that do not overlap (taps <= stride), so iterations are independent."""
+    cdef Py_ssize_t o, j
     for o in range(low, high):
-        total[o * stride] = total[o * stride] + share[o]
+        for j in range(taps):
+            total[o * stride + j] = total[o * stride + j] + share[o]
 
 
 cdef inline void spread_row(real* total, const real* share, Py_ssize_t low, Py_ssize_t high,
-                           Py_ssize_t stride) noexcept nogil:
-    if stride == 1:
-        spread_taps(total, share, low, high, 1)
+                           Py_ssize_t stride, Py_ssize_t taps) noexcept nogil:
+    """Spread share[o] over the taps of windows o in [low, high) so that each input adds its
+    windows in output order: in one pass where windows do not overlap, else tap by tap, last
+    tap first. Literal sizes make contiguous vector stores."""
+    cdef Py_ssize_t jw
+    if stride == 2 and taps == 2:
+        spread_taps(total, share, low, high, 2, 2)
+    elif taps <= stride:
+        spread_taps(total, share, low, high, stride, taps)
     elif stride == 2:
-        spread_taps(total, share, low, high, 2)
+        for jw in range(taps - 1, -1, -1):
+            spread_taps(total + jw, share, low, high, 2, 1)
     else:
-        spread_taps(total, share, low, high, stride)
+        for jw in range(taps - 1, -1, -1):
+            spread_taps(total + jw, share, low, high, stride, 1)
 
 
 def backward(const real[:, :, :, ::1] grad_output, real[:, :, :, ::1] grad_input,
@@ -128,7 +138,7 @@ def backward(const real[:, :, :, ::1] grad_output, real[:, :, :, ::1] grad_input
              real[:, ::1] scratch, int num_threads):
     cdef Py_ssize_t in_d = grad_input.shape[1], in_h = grad_input.shape[2]
     cdef Py_ssize_t in_w = grad_input.shape[3]
-    cdef Py_ssize_t row, plane, od, oh, ow, d, h, w, jw, divisor_dh, edge
+    cdef Py_ssize_t row, plane, od, oh, ow, d, h, w, divisor_dh, edge
     cdef const real* gradient
     cdef real* result
     cdef real* share
@@ -158,9 +168,9 @@ def backward(const real[:, :, :, ::1] grad_output, real[:, :, :, ::1] grad_input
                                     0, 0, 1)
                 first_edge, end_edge = 0, in_w
             # Inner inputs [inner_low, inner_high) lie in interior windows only: each covering
-            # output row is divided once into ``share``, then spread tap by tap over contiguous
-            # outputs, last tap first, so each input still adds its windows in (d, h, w) output
-            # order. Spreading also touches edge inputs; the gather below then overwrites those.
+            # output row is divided once into ``share``, then spread over its windows' inputs
+            # window by window, so each input still adds its windows in (d, h, w) output order.
+            # Spreading also touches edge inputs; the gather below then overwrites those.
             elif inner_high > inner_low:
                 for w in range(inner_low, inner_high):
                     result[w] = 0
@@ -170,8 +180,7 @@ def backward(const real[:, :, :, ::1] grad_output, real[:, :, :, ::1] grad_input
                         gradient = &grad_output[plane, od, oh, 0]
                         for ow in range(low, high):  # interior windows share one divisor
                             share[ow] = gradient[ow] / divisor
-                        for jw in range(ww[1, low] - 1, -1, -1):
-                            spread_row(result + offset + jw, share, low, high, stride)
+                        spread_row(result + offset, share, low, high, stride, ww[1, low])
                 first_edge, end_edge = inner_low, inner_high
             else:
                 first_edge, end_edge = 0, 0
