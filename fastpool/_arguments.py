@@ -34,6 +34,11 @@ _SUPPORTED = {False: frozenset(FLOAT_DTYPES), True: frozenset(FLOAT_DTYPES + INT
 # the work.
 SERIAL_WORK_LIMIT = 1 << 15
 
+# Stride-1 pooling of planes up to this many elements (with their padding) runs a plane at a
+# time, each pass of taps over the whole flattened plane: on small planes (28x28 Inception,
+# 20x20 SPPF) per-row loops cost more than the work.
+PLANE_PASS_LIMIT = 1 << 16
+
 # Global pooling reduces planes in chunks of this many elements (a fixed size, so the result
 # does not depend on the thread count).
 GLOBAL_CHUNK = 1 << 14
@@ -314,6 +319,9 @@ class PoolPlan(NamedTuple):
     # and where it caches input row (d, h): slot_d[d] + slot_h[h] of ``slots`` ((in,) intp,
     # (in,) intp, int): distinct for the rows of any one window
     row_slots: object = None
+    # For the plane-at-a-time kernels (C order, stride 1, D = 1, small planes): (kernel_h,
+    # kernel_w, dilation_h, dilation_w, padding_h, padding_w, padded plane size); else None.
+    plane_pass: object = None
 
     def largest_window(self):
         """The most in-bounds taps any window has."""
@@ -342,7 +350,7 @@ def _dimension_tables(size, start, first, taps, factor, span_end):
 
 
 def _plan(out_spatial, tables, dilation, channels, scale=1, interior=(0, 0, 1, 0, 1),
-          row_taps=None, first_taps=None, row_slots=None):
+          row_taps=None, first_taps=None, row_slots=None, plane_pass=None):
     """A PoolPlan from per-dimension (window, coverage) tables, with the leading unit
     dimensions of the (D, H, W) kernels added.
 
@@ -362,7 +370,7 @@ def _plan(out_spatial, tables, dilation, channels, scale=1, interior=(0, 0, 1, 0
         low, high, stride, offset, _ = interior
         interior = (low * channels, high * channels, stride * channels, offset * channels,
                     channels)
-        row_taps = first_taps = row_slots = None  # the row-maxima kernel is for C order
+        row_taps = first_taps = row_slots = plane_pass = None  # (kernels for C order)
     low, high = interior[:2]
     begin, end = tables[-1][1]
     # (the vectorised backward runs on C-order arrays only)
@@ -375,7 +383,7 @@ def _plan(out_spatial, tables, dilation, channels, scale=1, interior=(0, 0, 1, 0
                     (_frozen(0, 1),) * unit + tuple(c for _, c in tables),
                     (1,) * unit + tuple(dilation), channels, scale, interior,
                     (int(inner[0]), int(inner[-1]) + 1) if len(inner) else (0, 0), is_global,
-                    row_taps, first_taps, row_slots)
+                    row_taps, first_taps, row_slots, plane_pass)
 
 
 @functools.lru_cache(maxsize=512)
@@ -420,8 +428,16 @@ def pool_plan(spatial, kernel, stride, padding, dilation, ceil_mode, count_inclu
         span_d, span_h = (unit + tuple((k_ - 1) * d_ + 1 for k_, d_ in zip(kernel, dilation)))[:2]
         row_slots = (_frozen(np.arange(depth) % span_d * span_h)[0],
                      _frozen(np.arange(height) % span_h)[0], span_d * span_h)
+    plane_pass = None
+    if len(spatial) <= 2 and all(s_ == 1 for s_ in stride):
+        (kh, kw), (dh, dw), (ph, pw) = ((unit,) * (2 - len(spatial)) + tuple(v)
+                                        for v, unit in ((kernel, 1), (dilation, 1), (padding, 0)))
+        out_h = out_spatial[-2] if len(spatial) == 2 else 1
+        size = (out_h + (kh - 1) * dh) * (out + (kw - 1) * dw)
+        if size <= PLANE_PASS_LIMIT:
+            plane_pass = (kh, kw, dh, dw, ph, pw, size)
     return _plan(out_spatial, tables, dilation, channels, divisor_override or 1,
-                 (low, high, s, -p, 1), row_taps, first_taps, row_slots)
+                 (low, high, s, -p, 1), row_taps, first_taps, row_slots, plane_pass)
 
 
 @functools.lru_cache(maxsize=512)

@@ -9,18 +9,23 @@ W), and ``w*[2, o]`` is its factor of the divisor, so its average is its sum /
 ``c*[0, i]:c*[1, i]`` is the range of windows containing input index i, stepping by
 ``channels`` along W (only the windows of i's own channel).
 
-Parallelism: one flat prange over output rows (forward) or input rows (backward), so that few
-planes with large images still use every thread. Forward runs the interior of each output row
-(windows wholly inside the input) tap by tap over contiguous outputs, which the compiler
-vectorises; the clipped edge windows are summed one by one. Both add a window's taps in the
-same (d, h, w) order. Each row is written by exactly one thread and each element is a
-fixed-order sum, so results are bit-identical for any thread count.
+Parallelism: a prange over bands of one plane's output rows (forward) or over input rows
+(backward), so that few planes with large images still use every thread. Forward runs the
+interior of each output row (windows wholly inside the input) over contiguous outputs,
+several taps per vectorised pass (``_tap_loops``); the clipped edge windows are summed one by
+one. ``forward_plane`` (stride 1, small planes) works a plane at a time on a zero-padded copy,
+each pass over the whole flattened plane. All add a window's taps in the same (d, h, w)
+order, and padding zeros change no bits, so every path gives the same sums. Each row is
+written by exactly one thread and each element is a fixed-order sum, so results are
+bit-identical for any thread count.
 
 Backward is the transpose of the forward map: every input element sums grad_output / divisor
-over every window that contains it, in output order. Inputs covered by interior windows only
-get it by spreading each divided gradient row over contiguous inputs (vectorised); the others
-gather it window by window. Overlapping windows (stride < kernel) need no atomics, and
-uncovered inputs get an exact 0.
+over every window that contains it, in output order. With stride 1 along W, each input row
+gathers its windows' divided gradients from a zero-padded row in one pass (a fold, as
+forward); otherwise inputs covered by interior windows only get them by spreading each
+divided gradient row over contiguous inputs (vectorised), and the others gather them window
+by window. Overlapping windows (stride < kernel) need no atomics, and uncovered inputs get
+an exact 0.
 
 NaN and inf propagate through the sums as IEEE arithmetic says. Kernels trust their inputs
 (validated in Python), release the GIL and never raise.
@@ -29,7 +34,7 @@ NaN and inf propagate through the sums as IEEE arithmetic says. Kernels trust th
 from cython.parallel cimport prange, threadid
 
 from fastpool._kernel_common cimport real
-from fastpool._tap_loops cimport fold_window
+from fastpool._tap_loops cimport fold_window, pad_plane
 
 
 def forward(const real[:, :, :, ::1] x, real[:, :, :, ::1] out,
@@ -85,6 +90,45 @@ def forward(const real[:, :, :, ::1] x, real[:, :, :, ::1] out,
                             for jw in range(ww[1, ow]):
                                 total = total + source[ww[0, ow] + jw * dw]
                     result[ow] = total / <real>(divisor_dh * ww[2, ow])
+
+
+def forward_plane(const real[:, :, :, ::1] x, real[:, :, :, ::1] out, real[:, ::1] padded,
+                  real[:, ::1] totals, const Py_ssize_t[:, ::1] wh, const Py_ssize_t[:, ::1] ww,
+                  Py_ssize_t kernel_h, Py_ssize_t kernel_w, Py_ssize_t top, Py_ssize_t left,
+                  Py_ssize_t scale, Py_ssize_t low, Py_ssize_t high, int num_threads):
+    """Average pooling with stride 1, a plane at a time (2-D, D = 1): the plane is copied with
+    its padding (zeros) into rows of pitch P = out_w + kernel_w - 1 (``padded[t]``), so that
+    every window lies wholly inside it and one fold of the kernel's taps runs over the whole
+    flattened plane (``totals[t]``); each row's out_w valid sums are then divided out.
+    The taps add in (h, w) order as in ``forward``, and the padding's zeros change no bits
+    (a sum from +0.0 is never -0.0), so the results are the same. Columns past out_w mix
+    neighbouring rows and are never read."""
+    cdef Py_ssize_t out_h = out.shape[2], out_w = out.shape[3]
+    cdef Py_ssize_t pitch = out_w + kernel_w - 1, rows = out_h + kernel_h - 1
+    cdef Py_ssize_t count = (out_h - 1) * pitch + out_w
+    cdef Py_ssize_t plane, t, i, oh, ow, edge, divisor_h
+    cdef real* source
+    cdef real* total
+    cdef real* result
+    cdef real divisor
+    with nogil:
+        for plane in prange(out.shape[0], num_threads=num_threads, schedule="static"):
+            t = threadid()
+            source, total = &padded[t, 0], &totals[t, 0]
+            pad_plane(source, &x[plane, 0, 0, 0], x.shape[2], x.shape[3], top, left, rows,
+                      pitch, 0)
+            for i in range(count):
+                total[i] = 0
+            fold_window(total, source, False, 0, count, 1, 1, kernel_h, kernel_w, 0, pitch, 1)
+            for oh in range(out_h):
+                result, divisor_h = &out[plane, 0, oh, 0], scale * wh[2, oh]
+                if high > low:  # interior windows share a divisor
+                    divisor = <real>(divisor_h * ww[2, low])
+                    for ow in range(low, high):
+                        result[ow] = total[oh * pitch + ow] / divisor
+                for edge in range(out_w - (high - low)):
+                    ow = edge if edge < low else edge + (high - low)
+                    result[ow] = total[oh * pitch + ow] / <real>(divisor_h * ww[2, ow])
 
 
 cdef inline void divide_row(real* share, const real* gradient, Py_ssize_t divisor_dh,

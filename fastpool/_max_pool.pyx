@@ -1,4 +1,4 @@
-"""Max pooling kernels: forward with indices, backward, index validation and unpooling.
+"""Max pooling kernels: forward (with or without indices), backward, index checks, unpooling.
 
 Layout: arrays are (planes, D, H, W), C-contiguous (planes = N * C; 2-D pooling has D = 1,
 1-D has D = H = 1). Windows come as per-dimension tables from fastpool._arguments.pool_plan:
@@ -17,13 +17,17 @@ when it is NaN (never, for integers, which forward and unpooling take exactly). 
 maximum in row-major window order wins ties, a window holding NaN gives NaN with the index of
 its last NaN, and an all -inf window gives -inf with its first tap.
 
-Parallelism: forward is a prange over output rows, so each output is written by one thread.
-``forward`` runs the interior of each row (windows wholly inside the input) tap by tap over
-contiguous outputs, branch-free so the compiler vectorises it, keeping winners' ranks in the
-calling thread's row of a caller-allocated scratch array; clipped edge windows are scanned one
-by one. ``forward_by_rows``, for windows whose rows overlap, computes each input row's W-window
+Parallelism: forward is a prange over bands of one plane's output rows, so each output is
+written by one thread. ``forward`` runs the interior of each row (windows wholly inside the
+input) over contiguous outputs, several taps per vectorised pass (``_tap_loops``); with
+indices, tap by tap and branch-free, keeping winners' ranks in the calling thread's row of a
+caller-allocated scratch array. Clipped edge windows are scanned one by one.
+``forward_by_rows``, for windows whose rows overlap, computes each input row's W-window
 maxima once into a per-thread cache and combines them down each output row; meeting rows in
 order and each row's taps in order, it picks the same winner as the row-major scan.
+``forward_plane`` (stride 1, no indices, small planes) does the same a plane at a time, on a
+padded copy, each pass over the whole flattened plane. Without indices, passes take NaN apart
+(see ``_tap_loops``) and the value is the row-major scan's, bit for bit.
 Backward is a scatter split into tasks that each own a band of input rows of one plane: a task
 zeroes its band, then walks, in row-major order, the outputs whose windows can reach the band
 and adds each gradient to its winner when the winner lies in the band. Bands are disjoint, so
@@ -38,7 +42,7 @@ from cython.parallel cimport prange, threadid
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 
 from fastpool._kernel_common cimport pooled, real
-from fastpool._tap_loops cimport fold_pass, fold_window, pad_row
+from fastpool._tap_loops cimport fold_pass, fold_window, pad_plane, pad_row
 
 ctypedef fused recorded_index:  # what forward writes
     int64_t
@@ -193,6 +197,42 @@ def forward(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] out,
                                 + ww[0, ow] + jw * dw) // channels
 
 
+def forward_plane(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] out,
+                  pooled[:, ::1] padded, pooled[:, ::1] row_maxima, pooled[:, ::1] maxima,
+                  Py_ssize_t kernel_h, Py_ssize_t kernel_w, Py_ssize_t dh, Py_ssize_t dw,
+                  Py_ssize_t top, Py_ssize_t left, pooled lowest, int num_threads):
+    """Max pooling with stride 1, without indices, a plane at a time (2-D, D = 1): the plane
+    is copied with its padding (``lowest``) into rows of pitch P = out_w + (kernel_w - 1) * dw
+    (``padded[t]``), so that every window lies wholly inside it and each pass of taps runs
+    over the whole flattened plane at once: row maxima (``row_maxima[t]``), their maxima down
+    the columns (``maxima[t]``), then the out_w valid columns of each row are copied out.
+    Row maxima meet in row order, each row's taps in column order: the row-major scan's
+    value. Columns past out_w mix neighbouring rows and are never read."""
+    cdef Py_ssize_t out_h = out.shape[2], out_w = out.shape[3]
+    cdef Py_ssize_t pitch = out_w + (kernel_w - 1) * dw, rows = out_h + (kernel_h - 1) * dh
+    cdef Py_ssize_t plane, t, i, oh, ow
+    cdef Py_ssize_t row_count = rows * pitch - (kernel_w - 1) * dw  # row maxima computed
+    cdef Py_ssize_t count = (out_h - 1) * pitch + out_w              # window maxima computed
+    cdef pooled* source
+    cdef pooled* across
+    cdef pooled* down
+    with nogil:
+        for plane in prange(out.shape[0], num_threads=num_threads, schedule="static"):
+            t = threadid()
+            source, across, down = &padded[t, 0], &row_maxima[t, 0], &maxima[t, 0]
+            pad_plane(source, &x[plane, 0, 0, 0], x.shape[2], x.shape[3], top, left, rows,
+                      pitch, lowest)
+            for i in range(row_count):
+                across[i] = lowest
+            fold_window(across, source, True, 0, row_count, 1, 1, 1, kernel_w, 0, 0, dw)
+            for i in range(count):
+                down[i] = lowest
+            fold_window(down, across, True, 0, count, 1, 1, kernel_h, 1, 0, dh * pitch, 0)
+            for oh in range(out_h):
+                for ow in range(out_w):
+                    out[plane, 0, oh, ow] = down[oh * pitch + ow]
+
+
 cdef inline void take_coded(pooled* best, int* codes, const pooled* row, const int* taps,
                             Py_ssize_t count, int row_code) noexcept nogil:
     """Where row[o] is greater than best[o] or NaN, take it, with code row_code | taps[o]."""
@@ -259,7 +299,9 @@ def forward_by_rows(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] out,
                 rows = wd[1, od] * wh[1, oh]
                 for ow in range(out_w):
                     best[ow] = lowest
-                    winner[ow] = first_taps[ow]  # row 0's first tap, for an all-lowest window
+                if store_indices:
+                    for ow in range(out_w):  # row 0's first tap, for an all-lowest window
+                        winner[ow] = first_taps[ow]
                 r0 = r1 = r2 = best
                 pending = 0
                 for j in range(rows):

@@ -131,3 +131,17 @@ cdef inline void pad_row(pooled* target, const pooled* row, Py_ssize_t width, Py
         target[i] = row[i + offset]
     for i in range(end, length):
         target[i] = fill
+
+
+cdef inline void pad_plane(pooled* target, const pooled* plane, Py_ssize_t in_h,
+                           Py_ssize_t in_w, Py_ssize_t top, Py_ssize_t left, Py_ssize_t rows,
+                           Py_ssize_t width, pooled fill) noexcept nogil:
+    """A (rows, width) copy of a C-order (in_h, in_w) plane whose element (0, 0) lands at
+    (top, left), with ``fill`` everywhere else: a plane with its padding."""
+    cdef Py_ssize_t r, c
+    for r in range(rows):
+        if 0 <= r - top < in_h:
+            pad_row(target + r * width, plane + (r - top) * in_w, in_w, -left, width, fill)
+        else:
+            for c in range(width):
+                target[r * width + c] = fill

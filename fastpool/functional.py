@@ -87,6 +87,13 @@ def _avg_forward(x, nd, make_plan, out, num_threads):
         return call.finish(result)
     threads = args.thread_count(num_threads, result.size)
     view = call.view(result)
+    if plan.plane_pass is not None:
+        kernel_h, kernel_w, _, _, top, left, size = plan.plane_pass
+        _avg_pool.forward_plane(call.view(call.x), view, args.scratch(threads, size, view.dtype),
+                                args.scratch(threads, size, view.dtype), *plan.windows[1:],
+                                kernel_h, kernel_w, top, left, plan.scale, *plan.interior[:2],
+                                threads)
+        return call.finish(result)
     _avg_pool.forward(call.view(call.x), view, *plan.windows, *plan.dilation, plan.scale,
                       *plan.interior, _output_band(view, threads), threads)
     return call.finish(result)
@@ -131,6 +138,13 @@ def _max_forward(x, nd, make_plan, return_indices, out, num_threads):
                              args.thread_count(num_threads, call.x.size))
         if index_dtype == args.COMPACT_INDEX_DTYPE:
             indices.reshape(-1)[:] = flat  # in a whole-plane window, rank = flat position
+    elif plan.plane_pass is not None and indices is None:
+        kernel_h, kernel_w, dilation_h, dilation_w, top, left, size = plan.plane_pass
+        threads = args.thread_count(num_threads, result.size)
+        _max_pool.forward_plane(call.view(call.x), call.view(result),
+                                *(args.scratch(threads, size, result.dtype) for _ in range(3)),
+                                kernel_h, kernel_w, dilation_h, dilation_w, top, left,
+                                args.lowest(result.dtype), threads)
     elif plan.row_taps is not None and _rows_per_window(plan) < 1 << 15 \
             and plan.row_taps.shape[1] < 1 << 16:  # (row and tap numbers share an int32 code)
         threads = args.thread_count(num_threads, result.size)

@@ -1,0 +1,56 @@
+"""Calls that fastpool routes to different kernels give the same bits.
+
+Stride-1 pooling of small C-order planes runs a plane at a time (``forward_plane``); larger
+planes and channels-last arrays take the row kernels. Sums keep their order and max keeps its
+tie and NaN rules on every path, so results agree bit for bit (NaN payloads included)."""
+
+import numpy as np
+import pytest
+
+import fastpool
+from fastpool import _arguments, reference
+
+STRIDE_ONE = [
+    ("avg_pool2d", dict(kernel_size=3, stride=1, padding=1, count_include_pad=False)),
+    ("avg_pool2d", dict(kernel_size=(2, 4), stride=1, padding=(1, 2), ceil_mode=True)),
+    ("avg_pool2d", dict(kernel_size=2, stride=1, divisor_override=3)),
+    ("avg_pool1d", dict(kernel_size=4, stride=1, padding=2, count_include_pad=False)),
+    ("max_pool2d", dict(kernel_size=5, stride=1, padding=2)),
+    ("max_pool2d", dict(kernel_size=(3, 2), stride=1, dilation=(2, 3), padding=1,
+                        ceil_mode=True)),
+    ("max_pool1d", dict(kernel_size=3, stride=1, dilation=2, padding=2)),
+]
+
+
+def _data(shape, dtype):
+    """Few distinct values (ties, signed zeros) and NaNs with distinct payloads."""
+    rng = np.random.default_rng(11)
+    x = rng.choice(np.array([-0.0, 0.0, 1.5, -2.0, 3.0], dtype), shape)
+    bits = np.uint32 if dtype == np.float32 else np.uint64
+    flat = x.reshape(-1)
+    nans = rng.choice(flat.size, size=flat.size // 9, replace=False)
+    flat[nans] = (np.arange(1, len(nans) + 1, dtype=bits)
+                  | np.array(np.nan, dtype).view(bits)).view(dtype)
+    return x, bits
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name, kwargs", STRIDE_ONE)
+def test_plane_at_a_time_gives_the_row_kernels_bits(name, kwargs, dtype):
+    nd = int(name[-2])
+    x, bits = _data((2, 3) + (9, 13)[2 - nd:], dtype)
+    if name.startswith("avg"):
+        x = np.nan_to_num(x, nan=0.25)  # sums: NaN would hide the bits that matter
+    plane = getattr(fastpool, name)(x, **kwargs)
+    axis = x.ndim - nd - 1
+    channels_last = np.moveaxis(np.ascontiguousarray(np.moveaxis(x, axis, -1)), -1, axis)
+    rows = getattr(fastpool, name)(channels_last, **kwargs)
+    np.testing.assert_array_equal(plane.view(bits), np.ascontiguousarray(rows).view(bits))
+
+
+@pytest.mark.parametrize("name, kwargs", STRIDE_ONE[:1] + STRIDE_ONE[4:5])
+def test_stride_one_on_a_plane_too_large_for_one_pass(name, kwargs):
+    side = int(np.sqrt(_arguments.PLANE_PASS_LIMIT)) + 4
+    x = np.random.default_rng(5).standard_normal((1, 2, side, side - 3))
+    np.testing.assert_allclose(getattr(fastpool, name)(x, **kwargs),
+                               getattr(reference, name)(x, **kwargs), rtol=1e-12, atol=1e-12)
