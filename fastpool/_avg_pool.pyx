@@ -137,12 +137,47 @@ cdef inline void divide_row(real* share, const real* gradient, Py_ssize_t diviso
     """share[ow] = gradient[ow] / (divisor_dh * factors[ow]) for ow < out_w: the interior
     windows [low, high) share one divisor; the edge windows have their own."""
     cdef Py_ssize_t ow, edge
-    cdef real divisor = <real>(divisor_dh * factors[low])
-    for ow in range(low, high):
-        share[ow] = gradient[ow] / divisor
+    cdef real divisor
+    if high > low:
+        divisor = <real>(divisor_dh * factors[low])
+        for ow in range(low, high):
+            share[ow] = gradient[ow] / divisor
     for edge in range(out_w - (high - low)):
         ow = edge if edge < low else edge + (high - low)
         share[ow] = gradient[ow] / <real>(divisor_dh * factors[ow])
+
+
+def backward_plane(const real[:, :, :, ::1] grad_output, real[:, :, :, ::1] grad_input,
+                   real[:, ::1] shares, real[:, ::1] totals, const Py_ssize_t[:, ::1] wh,
+                   const Py_ssize_t[:, ::1] ww, Py_ssize_t kernel_h, Py_ssize_t kernel_w,
+                   Py_ssize_t top, Py_ssize_t left, Py_ssize_t scale, Py_ssize_t low,
+                   Py_ssize_t high, int num_threads):
+    """Average pooling backward with stride 1, a plane at a time (2-D, D = 1): the divided
+    gradients go into a zero-bordered plane of pitch P = W + kernel_w - 1 (``shares[t]``,
+    zeros from the caller, and its border stays zero), where input (h, w) finds its windows'
+    shares at rows h + jh and columns w + jw, in output order; so one fold of the kernel's taps
+    over the flattened plane (``totals[t]``) gives every input's gradient, in the order and
+    with the bits of ``backward``. Columns past W mix neighbouring rows and are never read."""
+    cdef Py_ssize_t out_h = grad_output.shape[2], out_w = grad_output.shape[3]
+    cdef Py_ssize_t in_h = grad_input.shape[2], in_w = grad_input.shape[3]
+    cdef Py_ssize_t pitch = in_w + kernel_w - 1, count = (in_h - 1) * pitch + in_w
+    cdef Py_ssize_t plane, t, i, oh, h, w
+    cdef real* share
+    cdef real* total
+    with nogil:
+        for plane in prange(grad_input.shape[0], num_threads=num_threads, schedule="static"):
+            t = threadid()
+            share, total = &shares[t, 0], &totals[t, 0]
+            for oh in range(out_h):
+                divide_row(share + (oh + kernel_h - 1 - top) * pitch + kernel_w - 1 - left,
+                           &grad_output[plane, 0, oh, 0], scale * wh[2, oh], &ww[2, 0], low,
+                           high, out_w)
+            for i in range(count):
+                total[i] = 0
+            fold_window(total, share, False, 0, count, 1, 1, kernel_h, kernel_w, 0, pitch, 1)
+            for h in range(in_h):
+                for w in range(in_w):
+                    grad_input[plane, 0, h, w] = total[h * pitch + w]
 
 
 cdef inline void spread_taps(real* total, const real* share, Py_ssize_t low, Py_ssize_t high,

@@ -113,6 +113,17 @@ def _avg_backward(grad_output, input_shape, nd, make_plan, out, num_threads):
         return call.finish(result)
     grad_view = call.view(call.x)
     result_view = call.view(result)
+    if plan.plane_pass is not None:
+        kernel_h, kernel_w, _, _, top, left, _ = plan.plane_pass
+        size = (result_view.shape[2] + kernel_h - 1) * (result_view.shape[3] + kernel_w - 1)
+        if size <= args.PLANE_PASS_LIMIT:
+            shares = args.scratch(threads, size, result.dtype)
+            shares.fill(0)  # the border of zeros
+            _avg_pool.backward_plane(grad_view, result_view, shares,
+                                     args.scratch(threads, size, result.dtype),
+                                     *plan.windows[1:], kernel_h, kernel_w, top, left,
+                                     plan.scale, *plan.interior[:2], threads)
+            return call.finish(result)
     # a row of divided gradients per thread, with room for the zeros around them
     shares = args.scratch(threads, grad_view.shape[3] + result_view.shape[3]
                           + 2 * int(plan.windows[2][1].max()), result.dtype)

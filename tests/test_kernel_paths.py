@@ -1,7 +1,8 @@
 """Calls that fastpool routes to different kernels give the same bits.
 
-Stride-1 pooling of small C-order planes runs a plane at a time (``forward_plane``); larger
-planes and channels-last arrays take the row kernels. Sums keep their order and max keeps its
+Stride-1 pooling of small C-order planes runs a plane at a time (``forward_plane``, and
+``backward_plane`` for average pooling); larger planes and channels-last arrays take the row
+kernels. Sums keep their order and max keeps its
 tie and NaN rules on every path, so results agree bit for bit (NaN payloads included)."""
 
 import numpy as np
@@ -46,6 +47,14 @@ def test_plane_at_a_time_gives_the_row_kernels_bits(name, kwargs, dtype):
     channels_last = np.moveaxis(np.ascontiguousarray(np.moveaxis(x, axis, -1)), -1, axis)
     rows = getattr(fastpool, name)(channels_last, **kwargs)
     np.testing.assert_array_equal(plane.view(bits), np.ascontiguousarray(rows).view(bits))
+    if name.startswith("avg"):  # and the stride-1 backward's plane-at-a-time gather
+        g, _ = _data(plane.shape, dtype)
+        g = np.nan_to_num(g, nan=-0.75)
+        backward = getattr(fastpool, name + "_backward")
+        g_last = np.moveaxis(np.ascontiguousarray(np.moveaxis(g, axis, -1)), -1, axis)
+        np.testing.assert_array_equal(
+            backward(g, x.shape, **kwargs).view(bits),
+            np.ascontiguousarray(backward(g_last, x.shape, **kwargs)).view(bits))
 
 
 @pytest.mark.parametrize("name, kwargs", STRIDE_ONE[:1] + STRIDE_ONE[4:5])
