@@ -87,14 +87,19 @@ def mean(const real[:, ::1] x, real[::1] out, real[::1] partial, Py_ssize_t chun
     cdef Py_ssize_t task, plane, start, c
     cdef real total
     with nogil:
-        for task in prange(x.shape[0] * chunks, num_threads=num_threads, schedule="static"):
-            plane, start = task // chunks, (task % chunks) * chunk
-            partial[task] = chunk_sum(&x[plane, start], min(chunk, size - start))
-        for plane in prange(x.shape[0], num_threads=num_threads, schedule="static"):
-            total = 0
-            for c in range(chunks):
-                total = total + partial[plane * chunks + c]
-            out[plane] = total / <real>divisor
+        if chunks == 1:  # small planes: one pass, no partial sums
+            for plane in prange(x.shape[0], num_threads=num_threads, schedule="static"):
+                out[plane] = chunk_sum(&x[plane, 0], size) / <real>divisor
+        else:
+            for task in prange(x.shape[0] * chunks, num_threads=num_threads,
+                               schedule="static"):
+                plane, start = task // chunks, (task % chunks) * chunk
+                partial[task] = chunk_sum(&x[plane, start], min(chunk, size - start))
+            for plane in prange(x.shape[0], num_threads=num_threads, schedule="static"):
+                total = 0
+                for c in range(chunks):
+                    total = total + partial[plane * chunks + c]
+                out[plane] = total / <real>divisor
 
 
 def maximum(const pooled[:, ::1] x, pooled[::1] out, int64_t[::1] indices,
