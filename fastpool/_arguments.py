@@ -138,6 +138,9 @@ def input_array(name, x, nd, channels_last=False, integers=False):
     """``x`` as a native-endian array of nd + 1 or nd + 2 dimensions with non-empty spatial
     dimensions, of a float dtype (or, where ``integers``, an integer one), C-contiguous or,
     where the caller's kernels take it, channels-last."""
+    if (type(x) is np.ndarray and x.dtype in _SUPPORTED[integers] and x.flags.c_contiguous
+            and nd + 1 <= x.ndim <= nd + 2 and 0 not in x.shape[x.ndim - nd:]):
+        return x  # the common case, in a few checks
     x = np.asarray(x)
     if x.dtype not in _SUPPORTED[integers] and (
             x.dtype.isnative or x.dtype.newbyteorder("=") not in _SUPPORTED[integers]):

@@ -34,7 +34,7 @@ class _Pooling:
         self.nd = nd
         x = args.input_array(name, x, nd, channels_last, integers)
         self.dtype = x.dtype
-        self.x = x.astype(np.float32) if x.dtype == np.float16 else x  # order "K": same layout
+        self.x = x.astype(np.float32) if x.dtype.char == "e" else x  # float16; order "K"
         # input_array returns C order, or channels-last where that is allowed
         self.channels_last = not self.x.flags.c_contiguous
         self.spatial = self.x.shape[self.x.ndim - nd:]
@@ -62,6 +62,9 @@ class _Pooling:
     def output(self, out, shape, *sources):
         """The array the kernel writes: ``out`` (checked) or a new array, or for float16 a
         float32 work array."""
+        if out is None and not self.channels_last and self.dtype is self.x.dtype:
+            self.result = np.empty(shape, self.dtype)  # the common case, directly
+            return self.result
         self.result = args.output_array(out, shape, self.dtype, self.nd, self.channels_last,
                                         self.x, *sources)
         if self.dtype == self.x.dtype:
