@@ -78,7 +78,55 @@ class _Pooling:
         return self.result
 
 
-def _avg_forward(x, nd, make_plan, out, num_threads):
+class _Prepared:
+    """A forward kernel call prepared for one signature: the input's shape, strides and dtype
+    and the normalised pooling arguments. It holds what repeated calls need besides the data
+    (views, output shape, plan tables, scratch sizes), so that they skip validation, planning
+    and layout work: the lean path for small arrays, where that work costs more than the
+    pooling. Made by the full path, only for a plain call: a new output, an input that is
+    C-contiguous, native, not float16."""
+
+    __slots__ = ("kernel", "in_view", "out_shape", "out_view", "dtype", "scratch", "statics",
+                 "banded")
+
+    def __init__(self, kernel, call, result, view, scratch, statics, banded):
+        self.kernel, self.dtype, self.scratch = kernel, result.dtype, scratch
+        self.in_view, self.out_shape, self.out_view = call.view(call.x).shape, result.shape, \
+            view.shape
+        self.statics, self.banded = statics, banded
+
+    def __call__(self, x, num_threads):
+        result = np.empty(self.out_shape, self.dtype)
+        view = result.reshape(self.out_view)
+        threads = args.thread_count(num_threads, result.size)
+        band = (_output_band(view, threads),) if self.banded else ()
+        self.kernel(x.reshape(self.in_view), view,
+                    *(args.scratch(threads, size, self.dtype) for size in self.scratch),
+                    *self.statics, *band, threads)
+        return result
+
+
+_PREPARED = {}  # (kind, nd, normalised arguments, shape, strides, dtype) -> _Prepared
+
+
+def _prepared(kind, nd, arguments, x):
+    """The prepared call for this signature, or None."""
+    if type(x) is not np.ndarray:
+        return None
+    return _PREPARED.get((kind, nd, arguments, x.shape, x.strides, x.dtype))
+
+
+def _prepare(key, x, call, *prepared):
+    """Remember a plain call's kernel call for its signature (``key`` is (kind, nd,
+    arguments), or None where calls are not prepared)."""
+    if key is None or call.x is not x or call.channels_last or call.result.dtype.char == "e":
+        return
+    if len(_PREPARED) >= 512:
+        _PREPARED.clear()
+    _PREPARED[key + (x.shape, x.strides, x.dtype)] = _Prepared(*prepared)
+
+
+def _avg_forward(x, nd, make_plan, out, num_threads, key=None):
     call = _Pooling("x", x, nd)
     plan = make_plan(call.spatial, call.channels)
     result = call.output(out, call.batch + plan.out_spatial)
@@ -92,13 +140,16 @@ def _avg_forward(x, nd, make_plan, out, num_threads):
     view = call.view(result)
     if plan.plane_pass is not None:
         kernel_h, kernel_w, _, _, top, left, size = plan.plane_pass
+        statics = (*plan.windows[1:], kernel_h, kernel_w, top, left, plan.scale,
+                   *plan.interior[:2])
         _avg_pool.forward_plane(call.view(call.x), view, args.scratch(threads, size, view.dtype),
-                                args.scratch(threads, size, view.dtype), *plan.windows[1:],
-                                kernel_h, kernel_w, top, left, plan.scale, *plan.interior[:2],
-                                threads)
+                                args.scratch(threads, size, view.dtype), *statics, threads)
+        _prepare(key, x, call, _avg_pool.forward_plane, call, result, view, (size, size),
+                 statics, False)
         return call.finish(result)
-    _avg_pool.forward(call.view(call.x), view, *plan.windows, *plan.dilation, plan.scale,
-                      *plan.interior, _output_band(view, threads), threads)
+    statics = (*plan.windows, *plan.dilation, plan.scale, *plan.interior)
+    _avg_pool.forward(call.view(call.x), view, *statics, _output_band(view, threads), threads)
+    _prepare(key, x, call, _avg_pool.forward, call, result, view, (), statics, True)
     return call.finish(result)
 
 
@@ -136,7 +187,7 @@ def _avg_backward(grad_output, input_shape, nd, make_plan, out, num_threads):
     return call.finish(result)
 
 
-def _max_forward(x, nd, make_plan, return_indices, out, num_threads):
+def _max_forward(x, nd, make_plan, return_indices, out, num_threads, key=None):
     call = _Pooling("x", x, nd, integers=True)
     plan = make_plan(call.spatial, call.channels)
     index_dtype = args.index_mode(return_indices, plan)
@@ -155,10 +206,13 @@ def _max_forward(x, nd, make_plan, return_indices, out, num_threads):
     elif plan.plane_pass is not None and indices is None:
         kernel_h, kernel_w, dilation_h, dilation_w, top, left, size = plan.plane_pass
         threads = args.thread_count(num_threads, result.size)
+        statics = (kernel_h, kernel_w, dilation_h, dilation_w, top, left,
+                   args.lowest(result.dtype))
         _max_pool.forward_plane(call.view(call.x), call.view(result),
                                 *(args.scratch(threads, size, result.dtype) for _ in range(3)),
-                                kernel_h, kernel_w, dilation_h, dilation_w, top, left,
-                                args.lowest(result.dtype), threads)
+                                *statics, threads)
+        _prepare(key, x, call, _max_pool.forward_plane, call, result, call.view(result),
+                 (size,) * 3, statics, False)
     elif plan.row_taps is not None and _rows_per_window(plan) < 1 << 15 \
             and plan.row_taps.shape[1] < 1 << 16:  # (row and tap numbers share an int32 code)
         threads = args.thread_count(num_threads, result.size)
@@ -183,11 +237,15 @@ def _max_forward(x, nd, make_plan, return_indices, out, num_threads):
         else:  # per-thread scratch rows: winners' ranks, and the flat offset of each rank
             ranks = args.scratch(threads, view.shape[3], np.intc)
             offsets = args.scratch(threads, plan.largest_window(), np.intp)
+        statics = (*plan.windows, *plan.dilation, plan.channels, *plan.interior,
+                   args.lowest(result.dtype))
         _max_pool.forward(call.view(call.x), view,
                           _NO_INDICES if indices is None else call.view(indices),
-                          indices is not None, ranks, offsets, *plan.windows, *plan.dilation,
-                          plan.channels, *plan.interior, args.lowest(result.dtype),
+                          indices is not None, ranks, offsets, *statics,
                           _output_band(view, threads), threads)
+        if indices is None:
+            _prepare(key, x, call, _max_pool.forward, call, result, view, (),
+                     (_NO_INDICES, False, _NO_RANKS, _NO_OFFSETS) + statics, True)
     result = call.finish(result)
     return result if indices is None else (result, indices)
 
@@ -243,8 +301,11 @@ def _avg_pool_nd(nd, x, kernel_size, stride, padding, ceil_mode, count_include_p
                  divisor_override, out, num_threads):
     arguments = args.avg_arguments(nd, kernel_size, stride, padding, ceil_mode,
                                    count_include_pad, divisor_override)
+    prepared = _prepared("avg", nd, arguments, x) if out is None else None
+    if prepared is not None:
+        return prepared(x, num_threads)
     return _avg_forward(x, nd, lambda spatial, channels: args.pool_plan(
-        spatial, *arguments, channels=channels), out, num_threads)
+        spatial, *arguments, channels=channels), out, num_threads, ("avg", nd, arguments))
 
 
 def _avg_pool_backward_nd(nd, grad_output, input_shape, kernel_size, stride, padding,
@@ -260,8 +321,13 @@ def _avg_pool_backward_nd(nd, grad_output, input_shape, kernel_size, stride, pad
 def _max_pool_nd(nd, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices, out,
                  num_threads):
     arguments = args.max_arguments(nd, kernel_size, stride, padding, dilation, ceil_mode)
+    plain = out is None and return_indices is False
+    prepared = _prepared("max", nd, arguments, x) if plain else None
+    if prepared is not None:
+        return prepared(x, num_threads)
     return _max_forward(x, nd, lambda spatial, channels: args.pool_plan(
-        spatial, *arguments, channels=channels), return_indices, out, num_threads)
+        spatial, *arguments, channels=channels), return_indices, out, num_threads,
+        ("max", nd, arguments) if plain else None)
 
 
 def _max_pool_backward_nd(nd, grad_output, indices, input_shape, kernel_size, stride, padding,

@@ -1,15 +1,15 @@
-"""Calls that fastpool routes to different kernels give the same bits.
+"""Calls that fastpool routes to different kernels or paths give the same results.
 
 Stride-1 pooling of small C-order planes runs a plane at a time (``forward_plane``, and
 ``backward_plane`` for average pooling); larger planes and channels-last arrays take the row
-kernels. Sums keep their order and max keeps its
-tie and NaN rules on every path, so results agree bit for bit (NaN payloads included)."""
+kernels. Sums keep their order and max keeps its tie and NaN rules on every path, so results
+agree bit for bit (NaN payloads included). Repeated plain calls take a prepared, lean path."""
 
 import numpy as np
 import pytest
 
 import fastpool
-from fastpool import _arguments, reference
+from fastpool import _arguments, functional, reference
 
 STRIDE_ONE = [
     ("avg_pool2d", dict(kernel_size=3, stride=1, padding=1, count_include_pad=False)),
@@ -63,3 +63,41 @@ def test_stride_one_on_a_plane_too_large_for_one_pass(name, kwargs):
     x = np.random.default_rng(5).standard_normal((1, 2, side, side - 3))
     np.testing.assert_allclose(getattr(fastpool, name)(x, **kwargs),
                                getattr(reference, name)(x, **kwargs), rtol=1e-12, atol=1e-12)
+
+
+PREPARED_CALLS = [  # forward calls that a repeat serves from a prepared kernel call
+    ("avg_pool2d", dict(kernel_size=2)),
+    ("avg_pool2d", dict(kernel_size=3, stride=1, padding=1)),
+    ("avg_pool1d", dict(kernel_size=3, stride=2, padding=1, ceil_mode=True)),
+    ("max_pool2d", dict(kernel_size=2)),
+    ("max_pool2d", dict(kernel_size=5, stride=1, padding=2)),
+    ("max_pool3d", dict(kernel_size=2, padding=(0, 1, 1))),
+]
+
+
+@pytest.mark.parametrize("name, kwargs", PREPARED_CALLS)
+def test_repeated_calls_take_the_lean_path_and_give_the_same_results(name, kwargs):
+    nd = int(name[-2])
+    shape = (2, 3) + (6, 7, 9)[3 - nd:]
+    function, expected = getattr(fastpool, name), getattr(reference, name)
+    for seed in range(3):  # the first call prepares, the others reuse it on new data
+        x = np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+        np.testing.assert_allclose(function(x, **kwargs), expected(x, **kwargs), rtol=1e-5,
+                                   atol=1e-6)
+        np.testing.assert_allclose(function(x, **kwargs, num_threads=2),
+                                   expected(x, **kwargs), rtol=1e-5, atol=1e-6)
+    assert any(key[3] == shape and key[5] == np.float32 for key in functional._PREPARED)
+    # the same shape in another layout, dtype or byte order is not served the prepared call
+    axis = x.ndim - nd - 1
+    last = np.moveaxis(np.ascontiguousarray(np.moveaxis(x, axis, -1)), -1, axis)
+    for other in (last, x.astype(np.float64), x.astype(">f4"), x.astype(np.float16),
+                  x[..., ::-1]):
+        result = function(other, **kwargs)
+        assert result.dtype == other.dtype.newbyteorder("=")
+        np.testing.assert_allclose(result, expected(np.ascontiguousarray(other, np.float64),
+                                                    **kwargs), rtol=2e-3, atol=2e-3)
+    # arguments are still checked on every call
+    with pytest.raises(TypeError, match="num_threads"):
+        function(x, **kwargs, num_threads=True)
+    with pytest.raises(TypeError, match="ceil_mode"):
+        function(x, **{**kwargs, "ceil_mode": 1})
