@@ -83,12 +83,7 @@ QUICK_CASES = [  # python -m fastpool: a few typical layer shapes, a smaller bat
 
 
 def _best_time(call, repeats):
-    best = math.inf
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        best = min(best, time.perf_counter() - start)
-    return best
+    return _best_times([call], repeats)[0]
 
 
 def _inputs(case, rng):
@@ -158,12 +153,25 @@ def _pair(value):
     return [value, value] if isinstance(value, int) else list(value)
 
 
-def _roof_time(in_bytes, out_bytes, threads, repeats):
-    """Best time to read ``in_bytes`` and write ``out_bytes`` with ``threads`` threads."""
+def _roof_call(in_bytes, out_bytes, threads):
+    """A callable that reads ``in_bytes`` and writes ``out_bytes`` with ``threads`` threads."""
     source = np.ones(max(1, in_bytes // 8), np.uint64)
     target = np.empty(max(1, out_bytes // 8), np.uint64)
     sink = np.empty(4 * threads, np.uint64)
-    return _best_time(lambda: _bandwidth.read_write(source, target, sink, threads), repeats)
+    return lambda: _bandwidth.read_write(source, target, sink, threads)
+
+
+def _best_times(calls, repeats):
+    """Best time of each callable (None: nan), timed in turns, so that a slow spell of a
+    shared machine hits them all alike and their ratios hold."""
+    best = [math.inf if call else math.nan for call in calls]
+    for _ in range(repeats):
+        for i, call in enumerate(calls):
+            if call:
+                start = time.perf_counter()
+                call()
+                best[i] = min(best[i], time.perf_counter() - start)
+    return best
 
 
 class Row(NamedTuple):
@@ -187,15 +195,13 @@ def _run(cases, repeats=10, reference_repeats=1, threads=None):
         read = x if not case.backward else g
         in_bytes = read.nbytes + (indices.nbytes if indices is not None else 0)
         out_bytes = sum(o.nbytes for o in outputs)
-        seconds = _best_time(call, repeats)
-        roof = _roof_time(in_bytes, out_bytes, threads, repeats)
+        native, onednn = _torch_calls(case, x, g, threads)
+        seconds, roof, torch_seconds, onednn_seconds = _best_times(
+            [call, _roof_call(in_bytes, out_bytes, threads), native, onednn], repeats)
         slow = math.nan
         if reference_repeats:
             slow = _best_time(_call(reference, case, x, g, indices), reference_repeats)
-        native, onednn = _torch_calls(case, x, g, threads)
-        rows.append(Row(case, seconds, roof, slow,
-                        _best_time(native, repeats) if native else math.nan,
-                        _best_time(onednn, repeats) if onednn else math.nan))
+        rows.append(Row(case, seconds, roof, slow, torch_seconds, onednn_seconds))
     return rows
 
 
@@ -232,8 +238,9 @@ def _scaling(cases, threads, repeats=5):
             continue
         x, _, _ = _inputs(case, rng)
         function = getattr(functional, case.function)
-        one = _best_time(lambda: function(x, **case.kwargs, num_threads=1), repeats)
-        many = _best_time(lambda: function(x, **case.kwargs, num_threads=threads), repeats)
+        one, many = _best_times([lambda: function(x, **case.kwargs, num_threads=1),
+                                 lambda: function(x, **case.kwargs, num_threads=threads)],
+                                repeats)
         print(f"{case.label:<42} 1 -> {threads} threads: {one / many:.2f}x")
 
 
