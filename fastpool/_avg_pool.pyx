@@ -33,7 +33,7 @@ NaN and inf propagate through the sums as IEEE arithmetic says. Kernels trust th
 
 from cython.parallel cimport prange, threadid
 
-from fastpool._kernel_common cimport real
+from fastpool._kernel_common cimport Band, band_of, next_row, real
 from fastpool._tap_loops cimport fold_window, pad_plane
 
 
@@ -44,7 +44,8 @@ def forward(const real[:, :, :, ::1] x, real[:, :, :, ::1] out,
             Py_ssize_t offset, Py_ssize_t block, Py_ssize_t band_rows, int num_threads):
     cdef Py_ssize_t out_d = out.shape[1], out_h = out.shape[2], out_w = out.shape[3]
     cdef Py_ssize_t in_h = x.shape[2], in_w = x.shape[3]
-    cdef Py_ssize_t bands = (out_d * out_h + band_rows - 1) // band_rows, task, first_row
+    cdef Py_ssize_t bands = (out_d * out_h + band_rows - 1) // band_rows, task
+    cdef Band band
     cdef Py_ssize_t row, plane, od, oh, ow, jd, jh, jw, b, divisor_dh, edge
     cdef const real* source
     cdef const real* origin
@@ -53,14 +54,10 @@ def forward(const real[:, :, :, ::1] x, real[:, :, :, ::1] out,
     with nogil:
         for task in prange(out.shape[0] * bands, num_threads=num_threads,
                            schedule="static"):
-            # a band of one plane's output rows, in order: (od, oh) by counting, as the
-            # values assigned here (not through pointers) are what prange makes thread-private
-            plane, first_row = task // bands, (task % bands) * band_rows
-            od, oh = first_row // out_h, first_row % out_h - 1
-            for row in range(first_row, min(first_row + band_rows, out_d * out_h)):
-                oh = oh + 1
-                if oh == out_h:
-                    od, oh = od + 1, 0
+            band = band_of(task, bands, band_rows, out_d * out_h, out_h)
+            plane, od, oh = band.plane, band.d, band.h  # (assigned here: thread-private)
+            for row in range(band.first, band.end):
+                next_row(&od, &oh, out_h)
                 divisor_dh = scale * wd[2, od] * wh[2, oh]
                 result = &out[plane, od, oh, 0]
                 # Interior outputs [low, high): taps outer, outputs inner, so the inner loop runs

@@ -20,3 +20,26 @@ ctypedef fused pooled:
     uint16_t
     int32_t
     int64_t
+
+
+# Forward kernels split each plane's output rows into bands, a task each (the caller picks
+# the band size): task t holds plane t // bands, rows [first, end) of its depth * height rows,
+# met in order, (d, h) counted up by next_row from one row before the first.
+cdef struct Band:
+    Py_ssize_t plane, first, end, d, h
+
+
+cdef inline Band band_of(Py_ssize_t task, Py_ssize_t bands, Py_ssize_t band_rows,
+                         Py_ssize_t rows, Py_ssize_t height) noexcept nogil:
+    cdef Band band
+    band.plane, band.first = task // bands, (task % bands) * band_rows
+    band.end = min(band.first + band_rows, rows)
+    band.d, band.h = band.first // height, band.first % height - 1
+    return band
+
+
+cdef inline void next_row(Py_ssize_t* d, Py_ssize_t* h, Py_ssize_t height) noexcept nogil:
+    """(d, h) of the next row: counting, not dividing."""
+    h[0] = h[0] + 1
+    if h[0] == height:
+        d[0], h[0] = d[0] + 1, 0

@@ -41,7 +41,7 @@ index keeps the later value). Kernels trust validated input, release the GIL, ne
 from cython.parallel cimport prange, threadid
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 
-from fastpool._kernel_common cimport pooled, real
+from fastpool._kernel_common cimport Band, band_of, next_row, pooled, real
 from fastpool._tap_loops cimport fold_pass, fold_window, pad_plane, pad_row
 
 ctypedef fused recorded_index:  # what forward writes
@@ -101,7 +101,8 @@ def forward(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] out,
             Py_ssize_t offset, Py_ssize_t block, pooled lowest, Py_ssize_t band_rows,
             int num_threads):
     cdef Py_ssize_t out_d = out.shape[1], out_h = out.shape[2], out_w = out.shape[3]
-    cdef Py_ssize_t bands = (out_d * out_h + band_rows - 1) // band_rows, task, first_row
+    cdef Py_ssize_t bands = (out_d * out_h + band_rows - 1) // band_rows, task
+    cdef Band band
     cdef Py_ssize_t in_h = x.shape[2], in_w = x.shape[3]
     cdef Py_ssize_t row, plane, od, oh, ow, jd, jh, jw, td, th, tw, b, rank, winner
     cdef Py_ssize_t interior, edge
@@ -114,14 +115,10 @@ def forward(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] out,
     with nogil:
         for task in prange(out.shape[0] * bands, num_threads=num_threads,
                            schedule="static"):
-            # a band of one plane's output rows, in order: (od, oh) by counting, as the
-            # values assigned here (not through pointers) are what prange makes thread-private
-            plane, first_row = task // bands, (task % bands) * band_rows
-            od, oh = first_row // out_h, first_row % out_h - 1
-            for row in range(first_row, min(first_row + band_rows, out_d * out_h)):
-                oh = oh + 1
-                if oh == out_h:
-                    od, oh = od + 1, 0
+            band = band_of(task, bands, band_rows, out_d * out_h, out_h)
+            plane, od, oh = band.plane, band.d, band.h  # (assigned here: thread-private)
+            for row in range(band.first, band.end):
+                next_row(&od, &oh, out_h)
                 td, th = wd[1, od], wh[1, oh]
                 best = &out[plane, od, oh, 0]
                 ranks = &scratch[threadid(), 0] if store_indices else NULL
@@ -271,7 +268,8 @@ def forward_by_rows(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] out,
     cdef Py_ssize_t in_d = x.shape[1], in_h = x.shape[2], in_w = x.shape[3]
     cdef Py_ssize_t width = out.shape[3]
     cdef Py_ssize_t kernel_w = tap_ranges.shape[1]
-    cdef Py_ssize_t bands = (out_d * out_h + band_rows - 1) // band_rows, task, first_row
+    cdef Py_ssize_t bands = (out_d * out_h + band_rows - 1) // band_rows, task
+    cdef Band band
     cdef Py_ssize_t row, plane, od, oh, ow, jd, jh, jw, j, d, h, t, key, slot, rows, code
     cdef Py_ssize_t pending
     cdef const pooled* source
@@ -285,14 +283,10 @@ def forward_by_rows(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] out,
     with nogil:
         for task in prange(out.shape[0] * bands, num_threads=num_threads,
                            schedule="static"):
-            # a band of one plane's output rows, in order: (od, oh) by counting, as the
-            # values assigned here (not through pointers) are what prange makes thread-private
-            plane, first_row = task // bands, (task % bands) * band_rows
-            od, oh = first_row // out_h, first_row % out_h - 1
-            for row in range(first_row, min(first_row + band_rows, out_d * out_h)):
-                oh = oh + 1
-                if oh == out_h:
-                    od, oh = od + 1, 0
+            band = band_of(task, bands, band_rows, out_d * out_h, out_h)
+            plane, od, oh = band.plane, band.d, band.h  # (assigned here: thread-private)
+            for row in range(band.first, band.end):
+                next_row(&od, &oh, out_h)
                 t = threadid()
                 best = &out[plane, od, oh, 0]
                 winner = &codes[t, 0]
@@ -382,13 +376,13 @@ def backward(const real[:, :, :, ::1] grad_output, const any_index[:, :, :, ::1]
     cdef Py_ssize_t bands = (rows + band_rows - 1) // band_rows
     cdef Py_ssize_t task, plane, first_row, end_row, lo, hi, i, od, oh, ow, oh_begin, oh_end
     cdef Py_ssize_t winner, taps_hw, rank, jd, jh, channel, invalid = 0
+    cdef Band band
     cdef real* grad
     with nogil:
         for task in prange(grad_input.shape[0] * bands, num_threads=num_threads,
                            schedule="static"):
-            plane = task // bands
-            first_row = (task % bands) * band_rows
-            end_row = min(first_row + band_rows, rows)
+            band = band_of(task, bands, band_rows, rows, in_h)
+            plane, first_row, end_row = band.plane, band.first, band.end
             lo, hi = first_row * in_w, end_row * in_w
             grad = &grad_input[plane, 0, 0, 0]
             for i in range(lo, hi):
