@@ -61,19 +61,19 @@ def forward(const real[:, :, :, ::1] x, real[:, :, :, ::1] out,
                 divisor_dh = scale * wd[2, od] * wh[2, oh]
                 result = &out[plane, od, oh, 0]
                 # Interior outputs [low, high): taps outer, outputs inner, so the inner loop runs
-                # over contiguous outputs; each output still sums its taps in (d, h, w) order.
-                for ow in range(low, high):
-                    result[ow] = 0
-                if high > low and wd[1, od] * wh[1, oh] > 0:
+                # over contiguous outputs; each output still sums its taps in (d, h, w) order,
+                # from 0 (every window has a tap: padding is at most half the kernel).
+                if high > low:
                     origin = &x[plane, wd[0, od], wh[0, oh], 0] + offset
                     if block == 1:
                         fold_window(result, origin, False, low, high, stride, wd[1, od],
-                                    wh[1, oh], ww[1, low], dd * in_h * in_w, dh * in_w, dw)
+                                    wh[1, oh], ww[1, low], dd * in_h * in_w, dh * in_w, dw,
+                                    True, 0)
                     else:  # channels-last: a contiguous run of channels per column
                         for b in range(low // block, high // block):
                             fold_window(result + b * block, origin + b * stride, False, 0,
                                         block, 1, wd[1, od], wh[1, oh], ww[1, low],
-                                        dd * in_h * in_w, dh * in_w, dw)
+                                        dd * in_h * in_w, dh * in_w, dw, True, 0)
                 if high > low:  # interior windows are whole: one divisor for the row
                     divisor = <real>(divisor_dh * ww[2, low])
                     for ow in range(low, high):
@@ -103,7 +103,7 @@ def forward_plane(const real[:, :, :, ::1] x, real[:, :, :, ::1] out, real[:, ::
     cdef Py_ssize_t out_h = out.shape[2], out_w = out.shape[3]
     cdef Py_ssize_t pitch = out_w + kernel_w - 1, rows = out_h + kernel_h - 1
     cdef Py_ssize_t count = (out_h - 1) * pitch + out_w
-    cdef Py_ssize_t plane, t, i, oh, ow, edge, divisor_h
+    cdef Py_ssize_t plane, t, oh, ow, edge, divisor_h
     cdef real* source
     cdef real* total
     cdef real* result
@@ -114,9 +114,8 @@ def forward_plane(const real[:, :, :, ::1] x, real[:, :, :, ::1] out, real[:, ::
             source, total = &padded[t, 0], &totals[t, 0]
             pad_plane(source, &x[plane, 0, 0, 0], x.shape[2], x.shape[3], top, left, rows,
                       pitch, 0)
-            for i in range(count):
-                total[i] = 0
-            fold_window(total, source, False, 0, count, 1, 1, kernel_h, kernel_w, 0, pitch, 1)
+            fold_window(total, source, False, 0, count, 1, 1, kernel_h, kernel_w, 0, pitch, 1,
+                        True, 0)
             for oh in range(out_h):
                 result, divisor_h = &out[plane, 0, oh, 0], scale * wh[2, oh]
                 if high > low:  # interior windows share a divisor
@@ -158,7 +157,7 @@ def backward_plane(const real[:, :, :, ::1] grad_output, real[:, :, :, ::1] grad
     cdef Py_ssize_t out_h = grad_output.shape[2], out_w = grad_output.shape[3]
     cdef Py_ssize_t in_h = grad_input.shape[2], in_w = grad_input.shape[3]
     cdef Py_ssize_t pitch = in_w + kernel_w - 1, count = (in_h - 1) * pitch + in_w
-    cdef Py_ssize_t plane, t, i, oh, h, w
+    cdef Py_ssize_t plane, t, oh, h, w
     cdef real* share
     cdef real* total
     with nogil:
@@ -169,9 +168,8 @@ def backward_plane(const real[:, :, :, ::1] grad_output, real[:, :, :, ::1] grad
                 divide_row(share + (oh + kernel_h - 1 - top) * pitch + kernel_w - 1 - left,
                            &grad_output[plane, 0, oh, 0], scale * wh[2, oh], &ww[2, 0], low,
                            high, out_w)
-            for i in range(count):
-                total[i] = 0
-            fold_window(total, share, False, 0, count, 1, 1, kernel_h, kernel_w, 0, pitch, 1)
+            fold_window(total, share, False, 0, count, 1, 1, kernel_h, kernel_w, 0, pitch, 1,
+                        True, 0)
             for h in range(in_h):
                 for w in range(in_w):
                     grad_input[plane, 0, h, w] = total[h * pitch + w]
@@ -241,7 +239,7 @@ def backward(const real[:, :, :, ::1] grad_output, real[:, :, :, ::1] grad_input
                         divide_row(share + kernel - 1, &grad_output[plane, od, oh, 0],
                                    scale * wd[2, od] * wh[2, oh], &ww[2, 0], low, high, out_w)
                         fold_window(result, share - offset, False, 0, in_w, 1, 1, 1, kernel,
-                                    0, 0, 1)
+                                    0, 0, 1, False, 0)
                 first_edge, end_edge = 0, in_w
             # Inner inputs [inner_low, inner_high) lie in interior windows only: each covering
             # output row is divided once into ``share``, then spread over its windows' inputs

@@ -125,19 +125,20 @@ def forward(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] out,
                 # Interior outputs [low, high): taps outer, outputs inner (vectorised); each output
                 # still meets its taps in row-major order, so ties and NaN resolve as below.
                 tw = ww[1, low] if high > low else 0
-                for ow in range(low, high):
-                    best[ow] = lowest
-                    if store_indices:
+                if store_indices:
+                    for ow in range(low, high):
+                        best[ow] = lowest
                         ranks[ow] = 0
-                if not store_indices and td * th > 0:
+                elif td * th > 0:  # (else every output is scanned as an edge, below)
                     origin = &x[plane, wd[0, od], wh[0, oh], 0] + offset
                     if block == 1:
                         fold_window(best, origin, True, low, high, stride, td, th, tw,
-                                    dd * in_h * in_w, dh * in_w, dw)
+                                    dd * in_h * in_w, dh * in_w, dw, True, lowest)
                     else:  # channels-last: a contiguous run of channels per column
                         for b in range(low // block, high // block):
                             fold_window(best + b * block, origin + b * stride, True, 0, block, 1,
-                                        td, th, tw, dd * in_h * in_w, dh * in_w, dw)
+                                        td, th, tw, dd * in_h * in_w, dh * in_w, dw, True,
+                                        lowest)
                 # With indices, tap by tap, recording ranks; the flat offset of each interior tap
                 # from its window's first is noted so that recording a winner takes no divisions.
                 offsets = &tap_offsets[threadid(), 0] if store_indices else NULL
@@ -207,7 +208,7 @@ def forward_plane(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] out,
     value. Columns past out_w mix neighbouring rows and are never read."""
     cdef Py_ssize_t out_h = out.shape[2], out_w = out.shape[3]
     cdef Py_ssize_t pitch = out_w + (kernel_w - 1) * dw, rows = out_h + (kernel_h - 1) * dh
-    cdef Py_ssize_t plane, t, i, oh, ow
+    cdef Py_ssize_t plane, t, oh, ow
     cdef Py_ssize_t row_count = rows * pitch - (kernel_w - 1) * dw  # row maxima computed
     cdef Py_ssize_t count = (out_h - 1) * pitch + out_w              # window maxima computed
     cdef pooled* source
@@ -219,12 +220,10 @@ def forward_plane(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] out,
             source, across, down = &padded[t, 0], &row_maxima[t, 0], &maxima[t, 0]
             pad_plane(source, &x[plane, 0, 0, 0], x.shape[2], x.shape[3], top, left, rows,
                       pitch, lowest)
-            for i in range(row_count):
-                across[i] = lowest
-            fold_window(across, source, True, 0, row_count, 1, 1, 1, kernel_w, 0, 0, dw)
-            for i in range(count):
-                down[i] = lowest
-            fold_window(down, across, True, 0, count, 1, 1, kernel_h, 1, 0, dh * pitch, 0)
+            fold_window(across, source, True, 0, row_count, 1, 1, 1, kernel_w, 0, 0, dw, True,
+                        lowest)
+            fold_window(down, across, True, 0, count, 1, 1, kernel_h, 1, 0, dh * pitch, 0, True,
+                        lowest)
             for oh in range(out_h):
                 for ow in range(out_w):
                     out[plane, 0, oh, ow] = down[oh * pitch + ow]
@@ -272,6 +271,7 @@ def forward_by_rows(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] out,
     cdef Band band
     cdef Py_ssize_t row, plane, od, oh, ow, jd, jh, jw, j, d, h, t, key, slot, rows, code
     cdef Py_ssize_t pending
+    cdef bint fresh
     cdef const pooled* source
     cdef pooled* best
     cdef pooled* values
@@ -291,13 +291,12 @@ def forward_by_rows(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] out,
                 best = &out[plane, od, oh, 0]
                 winner = &codes[t, 0]
                 rows = wd[1, od] * wh[1, oh]
-                for ow in range(out_w):
-                    best[ow] = lowest
                 if store_indices:
                     for ow in range(out_w):  # row 0's first tap, for an all-lowest window
+                        best[ow] = lowest
                         winner[ow] = first_taps[ow]
                 r0 = r1 = r2 = best
-                pending = 0
+                pending, fresh = 0, True  # rows queued; whether no pass has run yet
                 for j in range(rows):
                     jd = 0 if wd[1, od] == 1 else j // wh[1, oh]
                     jh = j - jd * wh[1, oh]
@@ -307,11 +306,10 @@ def forward_by_rows(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] out,
                     values, taps = &row_values[t, slot * width], &row_taps[t, slot * width]
                     if row_keys[t, slot] != key:  # not cached: compute this row's maxima
                         row_keys[t, slot] = key
-                        for ow in range(out_w):
-                            values[ow] = lowest
                         if store_indices:
                             source = &x[plane, d, h, 0] + offset
                             for ow in range(out_w):  # an all-lowest window keeps its first tap
+                                values[ow] = lowest
                                 taps[ow] = first_taps[ow]
                             for jw in range(kernel_w):
                                 take_ranked_row(values, taps, source + jw * dw, tap_ranges[0, jw],
@@ -320,12 +318,12 @@ def forward_by_rows(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] out,
                             pad_row(&padded[t, 0], &x[plane, d, h, 0], in_w, offset,
                                     padded.shape[1], lowest)
                             fold_window(values, &padded[t, 0], True, 0, out_w, stride, 1, 1,
-                                        kernel_w, 0, 0, dw)
+                                        kernel_w, 0, 0, dw, True, lowest)
                     if store_indices:
                         take_coded(best, winner, values, taps, out_w, <int>(j << 16))
                     elif pending == 3:  # four rows per pass
-                        fold_pass(best, r0, r1, r2, values, 4, True, 0, out_w, 1)
-                        pending = 0
+                        fold_pass(best, r0, r1, r2, values, 4, True, 0, out_w, 1, fresh, lowest)
+                        pending, fresh = 0, False
                     else:
                         if pending == 0:
                             r0 = values
@@ -336,7 +334,11 @@ def forward_by_rows(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] out,
                         pending = pending + 1
                 if not store_indices:
                     if pending:
-                        fold_pass(best, r0, r1, r2, r2, <int>pending, True, 0, out_w, 1)
+                        fold_pass(best, r0, r1, r2, r2, <int>pending, True, 0, out_w, 1, fresh,
+                                  lowest)
+                    elif fresh:  # a window without rows
+                        for ow in range(out_w):
+                            best[ow] = lowest
                     continue
                 for ow in range(out_w):
                     if rows == 0 or ww[1, ow] == 0:  # a window without elements

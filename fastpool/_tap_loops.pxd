@@ -2,14 +2,16 @@
 # taps into a row of running results, ``result[o] = fold(result[o], tap[o * stride])`` for
 # each tap in turn, over outputs o in [low, high). Folding several taps per pass keeps the
 # running values in registers; each output still meets its taps in the order given, so sums
-# and tie/NaN rules come out exactly as tap-by-tap loops would give them.
+# and tie/NaN rules come out exactly as tap-by-tap loops would give them. A "fresh" pass
+# starts each output from ``start`` (0, or max's lowest value) instead of reading it.
 
 from fastpool._kernel_common cimport pooled
 
 
 cdef inline void fold_fused(pooled* result, const pooled* a, const pooled* b, const pooled* c,
                             const pooled* d, int count, bint maximum, Py_ssize_t low,
-                            Py_ssize_t high, Py_ssize_t stride) noexcept nogil:
+                            Py_ssize_t high, Py_ssize_t stride, bint fresh,
+                            pooled start) noexcept nogil:
     """Fold the first ``count`` (1 to 4) of the taps a, b, c, d [o * stride], in that order:
     sums, or (``maximum``) PyTorch's max, where a tap wins if greater or NaN."""
     cdef Py_ssize_t o
@@ -19,7 +21,7 @@ cdef inline void fold_fused(pooled* result, const pooled* a, const pooled* b, co
     # instructions: it passes over NaN taps and only notes that it met one (never, for
     # integers), and a rare second loop puts the last NaN in.
     for o in range(low, high):
-        m = result[o]
+        m = start if fresh else result[o]
         v = a[o * stride]
         if maximum:
             m = v if v > m else m
@@ -63,47 +65,50 @@ cdef inline void fold_fused(pooled* result, const pooled* a, const pooled* b, co
 
 cdef inline void fold_counted(pooled* result, const pooled* a, const pooled* b,
                               const pooled* c, const pooled* d, int count, bint maximum,
-                              Py_ssize_t low, Py_ssize_t high, Py_ssize_t stride
-                              ) noexcept nogil:
+                              Py_ssize_t low, Py_ssize_t high, Py_ssize_t stride, bint fresh,
+                              pooled start) noexcept nogil:
     if count == 4:
-        fold_fused(result, a, b, c, d, 4, maximum, low, high, stride)
+        fold_fused(result, a, b, c, d, 4, maximum, low, high, stride, fresh, start)
     elif count == 3:
-        fold_fused(result, a, b, c, d, 3, maximum, low, high, stride)
+        fold_fused(result, a, b, c, d, 3, maximum, low, high, stride, fresh, start)
     elif count == 2:
-        fold_fused(result, a, b, c, d, 2, maximum, low, high, stride)
+        fold_fused(result, a, b, c, d, 2, maximum, low, high, stride, fresh, start)
     else:
-        fold_fused(result, a, b, c, d, 1, maximum, low, high, stride)
+        fold_fused(result, a, b, c, d, 1, maximum, low, high, stride, fresh, start)
 
 
 cdef inline void fold_pass(pooled* result, const pooled* a, const pooled* b, const pooled* c,
                            const pooled* d, int count, bint maximum, Py_ssize_t low,
-                           Py_ssize_t high, Py_ssize_t stride) noexcept nogil:
+                           Py_ssize_t high, Py_ssize_t stride, bint fresh,
+                           pooled start) noexcept nogil:
     # Literal strides, counts and operations become constants once fold_fused is inlined:
     # each combination is its own vectorised loop, with packed loads for strides 1 and 2.
     if maximum:
         if stride == 1:
-            fold_counted(result, a, b, c, d, count, True, low, high, 1)
+            fold_counted(result, a, b, c, d, count, True, low, high, 1, fresh, start)
         elif stride == 2:
-            fold_counted(result, a, b, c, d, count, True, low, high, 2)
+            fold_counted(result, a, b, c, d, count, True, low, high, 2, fresh, start)
         else:
-            fold_counted(result, a, b, c, d, count, True, low, high, stride)
+            fold_counted(result, a, b, c, d, count, True, low, high, stride, fresh, start)
     elif stride == 1:
-        fold_counted(result, a, b, c, d, count, False, low, high, 1)
+        fold_counted(result, a, b, c, d, count, False, low, high, 1, fresh, start)
     elif stride == 2:
-        fold_counted(result, a, b, c, d, count, False, low, high, 2)
+        fold_counted(result, a, b, c, d, count, False, low, high, 2, fresh, start)
     else:
-        fold_counted(result, a, b, c, d, count, False, low, high, stride)
+        fold_counted(result, a, b, c, d, count, False, low, high, stride, fresh, start)
 
 
 cdef inline void fold_window(pooled* result, const pooled* origin, bint maximum,
                              Py_ssize_t low, Py_ssize_t high, Py_ssize_t stride, Py_ssize_t td,
                              Py_ssize_t th, Py_ssize_t tw, Py_ssize_t step_d,
-                             Py_ssize_t step_h, Py_ssize_t step_w) noexcept nogil:
+                             Py_ssize_t step_h, Py_ssize_t step_w, bint fresh,
+                             pooled start) noexcept nogil:
     """Fold the taps origin[o * stride + jd * step_d + jh * step_h + jw * step_w] (jd < td,
-    jh < th, jw < tw) in row-major order, four per pass: a whole window's taps."""
+    jh < th, jw < tw) in row-major order, four per pass: a whole window's taps. ``fresh``:
+    start from ``start``, not from ``result``."""
     cdef const pooled* taps[4]
     cdef int count = 0
-    cdef Py_ssize_t jd, jh, jw
+    cdef Py_ssize_t jd, jh, jw, o
     taps[0] = taps[1] = taps[2] = taps[3] = origin  # (a short last pass reads its first few)
     for jd in range(td):
         for jh in range(th):
@@ -112,11 +117,14 @@ cdef inline void fold_window(pooled* result, const pooled* origin, bint maximum,
                 count = count + 1
                 if count == 4:
                     fold_pass(result, taps[0], taps[1], taps[2], taps[3], 4, maximum, low,
-                              high, stride)
-                    count = 0
+                              high, stride, fresh, start)
+                    count, fresh = 0, False
     if count:
         fold_pass(result, taps[0], taps[1], taps[2], taps[3], count, maximum, low, high,
-                  stride)
+                  stride, fresh, start)
+    elif fresh:  # no taps at all
+        for o in range(low, high):
+            result[o] = start
 
 
 cdef inline void pad_row(pooled* target, const pooled* row, Py_ssize_t width, Py_ssize_t offset,
