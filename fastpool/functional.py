@@ -90,20 +90,37 @@ class _Prepared:
                  "banded")
 
     def __init__(self, kernel, call, result, view, scratch, statics, banded):
-        self.kernel, self.dtype, self.scratch = kernel, result.dtype, scratch
+        self.kernel, self.dtype, self.scratch = _specialised(kernel, result.dtype), result.dtype, \
+            scratch
         self.in_view, self.out_shape, self.out_view = call.view(call.x).shape, result.shape, \
             view.shape
         self.statics, self.banded = statics, banded
 
     def __call__(self, x, num_threads):
         result = np.empty(self.out_shape, self.dtype)
-        view = result.reshape(self.out_view)
         threads = args.thread_count(num_threads, result.size)
-        band = (_output_band(view, threads),) if self.banded else ()
-        self.kernel(x.reshape(self.in_view), view,
-                    *(args.scratch(threads, size, self.dtype) for size in self.scratch),
+        planes, depth, height, _ = self.out_view
+        band = (args.band_rows(planes, depth * height, threads),) if self.banded else ()
+        scratch = [args.scratch(threads, size, self.dtype) for size in self.scratch] \
+            if self.scratch else ()
+        self.kernel(x.reshape(self.in_view), result.reshape(self.out_view), *scratch,
                     *self.statics, *band, threads)
         return result
+
+
+_KERNEL_TYPES = {np.dtype(t): name for t, name in [
+    (np.float32, "float"), (np.float64, "double"), (np.int8, "int8_t"), (np.uint8, "uint8_t"),
+    (np.int16, "int16_t"), (np.uint16, "uint16_t"), (np.int32, "int32_t"), (np.int64, "int64_t")]}
+
+
+def _specialised(kernel, dtype):
+    """The kernel compiled for ``dtype`` (with int64 indices, where it takes indices): calling
+    it directly skips the fused-type dispatch. The fused kernel itself if none matches."""
+    for signature, function in getattr(kernel, "__signatures__", {}).items():
+        types = signature.split("|")
+        if types[0] == _KERNEL_TYPES.get(dtype) and types[1:] in ([], ["int64_t"]):
+            return function
+    return kernel
 
 
 _PREPARED = {}  # (kind, nd, normalised arguments, shape, strides, dtype) -> _Prepared
