@@ -262,7 +262,7 @@ def _max_forward(x, nd, make_plan, return_indices, out, num_threads, key=None):
                           _output_band(view, threads), threads)
         if indices is None:
             _prepare(key, x, call, _max_pool.forward, call, result, view, (),
-                     (_NO_INDICES, False, _NO_RANKS, _NO_OFFSETS) + statics, True)
+                     (None, False, None, None) + statics, True)  # (unused buffers: None)
     result = call.finish(result)
     return result if indices is None else (result, indices)
 
