@@ -17,11 +17,8 @@ from ._docstrings import (ADAPTIVE_AVG, ADAPTIVE_AVG_BACKWARD, ADAPTIVE_MAX,
                           ADAPTIVE_MAX_BACKWARD, AVG, AVG_BACKWARD, MAX, MAX_BACKWARD, UNPOOL,
                           documented)
 
-# Placeholders for the kernel's index and rank-scratch arguments when forward is asked for no
-# indices.
+# Placeholder for the row-maxima kernel's index argument when forward is asked for no indices.
 _NO_INDICES = np.empty((0, 0, 0, 0), np.int64)
-_NO_RANKS = np.empty((0, 0), np.intc)
-_NO_OFFSETS = np.empty((0, 0), np.intp)
 
 
 class _Pooling:
@@ -80,31 +77,33 @@ class _Pooling:
 
 class _Prepared:
     """A forward kernel call prepared for one signature: the input's shape, strides and dtype
-    and the normalised pooling arguments. It holds what repeated calls need besides the data
-    (views, output shape, plan tables, scratch sizes), so that they skip validation, planning
-    and layout work: the lean path for small arrays, where that work costs more than the
-    pooling. Made by the full path, only for a plain call: a new output, an input that is
-    C-contiguous, native, not float16."""
+    and the normalised pooling arguments. It holds everything a call needs besides the data
+    (views, output shape, plan tables, scratch sizes). The full path builds one and runs it;
+    for a plain call (a new output, an input that is C-contiguous, native, not float16) it is
+    kept, so that repeated calls skip validation, planning and layout work: the lean path for
+    small arrays, where that work costs more than the pooling."""
 
     __slots__ = ("kernel", "in_view", "out_shape", "out_view", "dtype", "scratch", "statics",
                  "banded")
 
-    def __init__(self, kernel, call, result, view, scratch, statics, banded):
-        self.kernel, self.dtype, self.scratch = _specialised(kernel, result.dtype), result.dtype, \
-            scratch
-        self.in_view, self.out_shape, self.out_view = call.view(call.x).shape, result.shape, \
-            view.shape
-        self.statics, self.banded = statics, banded
+    def __init__(self, kernel, x_view, result, view, scratch, statics, banded):
+        self.kernel, self.dtype = _specialised(kernel, view.dtype), view.dtype
+        self.in_view, self.out_shape, self.out_view = x_view.shape, result.shape, view.shape
+        self.scratch, self.statics, self.banded = scratch, statics, banded
 
-    def __call__(self, x, num_threads):
-        result = np.empty(self.out_shape, self.dtype)
-        threads = args.thread_count(num_threads, result.size)
-        planes, depth, height, _ = self.out_view
+    def run(self, x_view, view, num_threads):
+        """The kernel on the (planes, D, H, W) views of an input and its output."""
+        threads = args.thread_count(num_threads, view.size)
+        planes, depth, height, _ = view.shape
         band = (args.band_rows(planes, depth * height, threads),) if self.banded else ()
         scratch = [args.scratch(threads, size, self.dtype) for size in self.scratch] \
             if self.scratch else ()
-        self.kernel(x.reshape(self.in_view), result.reshape(self.out_view), *scratch,
-                    *self.statics, *band, threads)
+        self.kernel(x_view, view, *scratch, *self.statics, *band, threads)
+
+    def __call__(self, x, num_threads):
+        """A new result for ``x``, of the signature this call was prepared for."""
+        result = np.empty(self.out_shape, self.dtype)
+        self.run(x.reshape(self.in_view), result.reshape(self.out_view), num_threads)
         return result
 
 
@@ -133,14 +132,17 @@ def _prepared(kind, nd, arguments, x):
     return _PREPARED.get((kind, nd, arguments, x.shape, x.strides, x.dtype))
 
 
-def _prepare(key, x, call, *prepared):
-    """Remember a plain call's kernel call for its signature (``key`` is (kind, nd,
-    arguments), or None where calls are not prepared)."""
+def _run(key, x, call, num_threads, kernel, x_view, result, view, scratch, statics, banded):
+    """Run a forward kernel as a _Prepared call (its arguments after ``num_threads``), and
+    keep that for the signature of a plain call (``key`` is (kind, nd, arguments), or None
+    where calls are not kept)."""
+    prepared = _Prepared(kernel, x_view, result, view, scratch, statics, banded)
+    prepared.run(x_view, view, num_threads)
     if key is None or call.x is not x or call.channels_last or call.result.dtype.char == "e":
         return
     if len(_PREPARED) >= 512:
         _PREPARED.clear()
-    _PREPARED[key + (x.shape, x.strides, x.dtype)] = _Prepared(*prepared)
+    _PREPARED[key + (x.shape, x.strides, x.dtype)] = prepared
 
 
 def _avg_forward(x, nd, make_plan, out, num_threads, key=None):
@@ -153,20 +155,15 @@ def _avg_forward(x, nd, make_plan, out, num_threads, key=None):
             len(planes) * args.chunk_count(planes.shape[1]), result.dtype), args.GLOBAL_CHUNK,
             plan.divisor(), args.thread_count(num_threads, call.x.size))
         return call.finish(result)
-    threads = args.thread_count(num_threads, result.size)
-    view = call.view(result)
+    views = (call.view(call.x), result, call.view(result))
     if plan.plane_pass is not None:
         kernel_h, kernel_w, _, _, top, left, size = plan.plane_pass
-        statics = (*plan.windows[1:], kernel_h, kernel_w, top, left, plan.scale,
-                   *plan.interior[:2])
-        _avg_pool.forward_plane(call.view(call.x), view, args.scratch(threads, size, view.dtype),
-                                args.scratch(threads, size, view.dtype), *statics, threads)
-        _prepare(key, x, call, _avg_pool.forward_plane, call, result, view, (size, size),
-                 statics, False)
-        return call.finish(result)
-    statics = (*plan.windows, *plan.dilation, plan.scale, *plan.interior)
-    _avg_pool.forward(call.view(call.x), view, *statics, _output_band(view, threads), threads)
-    _prepare(key, x, call, _avg_pool.forward, call, result, view, (), statics, True)
+        _run(key, x, call, num_threads, _avg_pool.forward_plane, *views, (size, size),
+             (*plan.windows[1:], kernel_h, kernel_w, top, left, plan.scale, *plan.interior[:2]),
+             False)
+    else:
+        _run(key, x, call, num_threads, _avg_pool.forward, *views, (),
+             (*plan.windows, *plan.dilation, plan.scale, *plan.interior), True)
     return call.finish(result)
 
 
@@ -221,15 +218,9 @@ def _max_forward(x, nd, make_plan, return_indices, out, num_threads, key=None):
         if index_dtype == args.COMPACT_INDEX_DTYPE:
             indices.reshape(-1)[:] = flat  # in a whole-plane window, rank = flat position
     elif plan.plane_pass is not None and indices is None:
-        kernel_h, kernel_w, dilation_h, dilation_w, top, left, size = plan.plane_pass
-        threads = args.thread_count(num_threads, result.size)
-        statics = (kernel_h, kernel_w, dilation_h, dilation_w, top, left,
-                   args.lowest(result.dtype))
-        _max_pool.forward_plane(call.view(call.x), call.view(result),
-                                *(args.scratch(threads, size, result.dtype) for _ in range(3)),
-                                *statics, threads)
-        _prepare(key, x, call, _max_pool.forward_plane, call, result, call.view(result),
-                 (size,) * 3, statics, False)
+        *geometry, size = plan.plane_pass
+        _run(key, x, call, num_threads, _max_pool.forward_plane, call.view(call.x), result,
+             call.view(result), (size,) * 3, (*geometry, args.lowest(result.dtype)), False)
     elif plan.row_taps is not None and _rows_per_window(plan) < 1 << 15 \
             and plan.row_taps.shape[1] < 1 << 16:  # (row and tap numbers share an int32 code)
         threads = args.thread_count(num_threads, result.size)
@@ -247,22 +238,18 @@ def _max_forward(x, nd, make_plan, return_indices, out, num_threads, key=None):
             plan.first_taps, *plan.dilation, *plan.interior[2:4], args.lowest(result.dtype),
             _output_band(view, threads), threads)
     else:
-        threads = args.thread_count(num_threads, result.size)
         view = call.view(result)
-        if indices is None:
-            ranks, offsets = _NO_RANKS, _NO_OFFSETS
-        else:  # per-thread scratch rows: winners' ranks, and the flat offset of each rank
-            ranks = args.scratch(threads, view.shape[3], np.intc)
-            offsets = args.scratch(threads, plan.largest_window(), np.intp)
         statics = (*plan.windows, *plan.dilation, plan.channels, *plan.interior,
                    args.lowest(result.dtype))
-        _max_pool.forward(call.view(call.x), view,
-                          _NO_INDICES if indices is None else call.view(indices),
-                          indices is not None, ranks, offsets, *statics,
-                          _output_band(view, threads), threads)
-        if indices is None:
-            _prepare(key, x, call, _max_pool.forward, call, result, view, (),
-                     (None, False, None, None) + statics, True)  # (unused buffers: None)
+        if indices is None:  # (the index and rank buffers go unused: None)
+            _run(key, x, call, num_threads, _max_pool.forward, call.view(call.x), result, view,
+                 (), (None, False, None, None) + statics, True)
+        else:  # per-thread scratch rows: winners' ranks, and the flat offset of each rank
+            threads = args.thread_count(num_threads, result.size)
+            _max_pool.forward(call.view(call.x), view, call.view(indices), True,
+                              args.scratch(threads, view.shape[3], np.intc),
+                              args.scratch(threads, plan.largest_window(), np.intp), *statics,
+                              _output_band(view, threads), threads)
     result = call.finish(result)
     return result if indices is None else (result, indices)
 
