@@ -325,6 +325,9 @@ class PoolPlan(NamedTuple):
     # For the plane-at-a-time kernels (C order, stride 1, D = 1, small planes): (kernel_h,
     # kernel_w, dilation_h, dilation_w, padding_h, padding_w, padded plane size); else None.
     plane_pass: object = None
+    # C order, no input in two windows' spans along any dimension, no empty window: backward
+    # can write each input once (the kernels' ``backward_disjoint``).
+    disjoint: bool = False
 
     def largest_window(self):
         """The most in-bounds taps any window has."""
@@ -381,12 +384,15 @@ def _plan(out_spatial, tables, dilation, channels, scale=1, interior=(0, 0, 1, 0
     is_global = all(window.shape[1] == 1 and window[0, 0] == 0
                     and window[1, 0] == coverage.shape[1] and step == 1
                     for (window, coverage), step in zip(tables, dilation))
+    disjoint = channels == 1 and all(
+        (coverage[1] - coverage[0]).max(initial=0) <= 1 and window[1].min(initial=1) > 0
+        for window, coverage in tables)
     unit = 3 - len(out_spatial)
     return PoolPlan(tuple(out_spatial), (_frozen(0, 1, 1),) * unit + tuple(w for w, _ in tables),
                     (_frozen(0, 1),) * unit + tuple(c for _, c in tables),
                     (1,) * unit + tuple(dilation), channels, scale, interior,
                     (int(inner[0]), int(inner[-1]) + 1) if len(inner) else (0, 0), is_global,
-                    row_taps, first_taps, row_slots, plane_pass)
+                    row_taps, first_taps, row_slots, plane_pass, disjoint)
 
 
 @functools.lru_cache(maxsize=512)

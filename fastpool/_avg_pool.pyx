@@ -33,7 +33,7 @@ NaN and inf propagate through the sums as IEEE arithmetic says. Kernels trust th
 
 from cython.parallel cimport prange, threadid
 
-from fastpool._kernel_common cimport Band, band_of, next_row, real
+from fastpool._kernel_common cimport Band, WindowRow, band_of, next_row, real, window_row
 from fastpool._tap_loops cimport fold_window, pad_plane
 
 
@@ -201,6 +201,72 @@ cdef inline void spread_row(real* total, const real* share, Py_ssize_t low, Py_s
     else:
         for jw in range(taps - 1, -1, -1):
             spread_taps(total + jw, share, low, high, stride, 1)
+
+
+cdef inline void put_shares(real* row, const real* share, Py_ssize_t low, Py_ssize_t high,
+                            Py_ssize_t stride, Py_ssize_t taps) noexcept nogil:
+    """row[o * stride + j] = share[o] + 0.0 for j < taps, o in [low, high) (the + 0.0 of the
+    scatter's zero start): windows that do not overlap, so one write per input. Literal
+    sizes from the caller make contiguous vector stores."""
+    cdef Py_ssize_t o, j
+    for o in range(low, high):
+        for j in range(taps):
+            row[o * stride + j] = share[o] + 0
+
+
+def backward_disjoint(const real[:, :, :, ::1] grad_output, real[:, :, :, ::1] grad_input,
+                      const Py_ssize_t[:, ::1] wd, const Py_ssize_t[:, ::1] wh,
+                      const Py_ssize_t[:, ::1] ww, const Py_ssize_t[:, ::1] cd,
+                      const Py_ssize_t[:, ::1] ch, Py_ssize_t scale, Py_ssize_t low,
+                      Py_ssize_t high, Py_ssize_t stride, Py_ssize_t offset,
+                      Py_ssize_t band_rows, real[:, ::1] scratch, int num_threads):
+    """Backward (C order) where no input lies in two windows: each input row is written once,
+    its window's divided gradient or 0, with no zero pass first; the bits of ``backward``.
+    Tasks are bands of input rows; a task divides each output row once (into its thread's
+    ``scratch`` row) for all the input rows its windows cover."""
+    cdef Py_ssize_t in_d = grad_input.shape[1], in_h = grad_input.shape[2]
+    cdef Py_ssize_t in_w = grad_input.shape[3], rows = in_d * in_h
+    cdef Py_ssize_t out_h = grad_output.shape[2], out_w = grad_output.shape[3]
+    cdef Py_ssize_t bands = (rows + band_rows - 1) // band_rows
+    cdef Py_ssize_t task, plane, r, d, h, j, ow, edge, divided
+    cdef Py_ssize_t kernel = ww[1, low] if high > low else 0
+    cdef Band band
+    cdef WindowRow place
+    cdef real* row
+    cdef real* share
+    with nogil:
+        for task in prange(grad_input.shape[0] * bands, num_threads=num_threads,
+                           schedule="static"):
+            band = band_of(task, bands, band_rows, rows, in_h)
+            plane, d, h = band.plane, band.d, band.h  # (assigned here: thread-private)
+            share, divided = &scratch[threadid(), 0], -1  # output row in ``share``
+            for r in range(band.first, band.end):
+                next_row(&d, &h, in_h)
+                row = &grad_input[plane, d, h, 0]
+                place = window_row(d, h, wd, wh, cd, ch, 1, 1)
+                if place.od < 0 or kernel != stride:  # outside every window, or gaps
+                    for j in range(in_w):
+                        row[j] = 0
+                else:  # the interior windows tile [low * stride + offset, high * stride + offset)
+                    for j in range(low * stride + offset):
+                        row[j] = 0
+                    for j in range(high * stride + offset, in_w):
+                        row[j] = 0
+                if place.od < 0:
+                    continue
+                if place.od * out_h + place.oh != divided:
+                    divided = place.od * out_h + place.oh
+                    divide_row(share, &grad_output[plane, place.od, place.oh, 0],
+                               scale * wd[2, place.od] * wh[2, place.oh], &ww[2, 0], low, high,
+                               out_w)
+                for edge in range(out_w - (high - low)):
+                    ow = edge if edge < low else edge + (high - low)
+                    for j in range(ww[1, ow]):
+                        row[ww[0, ow] + j] = share[ow] + 0
+                if stride == 2 and kernel == 2:
+                    put_shares(row + offset, share, low, high, 2, 2)
+                elif kernel:
+                    put_shares(row + offset, share, low, high, stride, kernel)
 
 
 def backward(const real[:, :, :, ::1] grad_output, real[:, :, :, ::1] grad_input,

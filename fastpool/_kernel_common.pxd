@@ -43,3 +43,25 @@ cdef inline void next_row(Py_ssize_t* d, Py_ssize_t* h, Py_ssize_t height) noexc
     h[0] = h[0] + 1
     if h[0] == height:
         d[0], h[0] = d[0] + 1, 0
+
+
+# Backward where windows do not overlap (each input index lies in at most one window's span
+# along every dimension, and no window is empty): input row (d, h) is tap row (jd, jh) of the
+# windows of at most one output row (od, oh); od = -1 when it is a tap row of none (outside
+# every window, or between dilated taps), and its gradient is 0.
+cdef struct WindowRow:
+    Py_ssize_t od, oh, jd, jh
+
+
+cdef inline WindowRow window_row(Py_ssize_t d, Py_ssize_t h, const Py_ssize_t[:, ::1] wd,
+                                 const Py_ssize_t[:, ::1] wh, const Py_ssize_t[:, ::1] cd,
+                                 const Py_ssize_t[:, ::1] ch, Py_ssize_t dd,
+                                 Py_ssize_t dh) noexcept nogil:
+    cdef WindowRow place
+    place.od = -1
+    if cd[1, d] > cd[0, d] and ch[1, h] > ch[0, h]:
+        place.oh, place.jd, place.jh = ch[0, h], d - wd[0, cd[0, d]], h - wh[0, ch[0, h]]
+        if (place.jd >= 0 and place.jh >= 0 and place.jd % dd == 0 and place.jh % dh == 0
+                and place.jd < wd[1, cd[0, d]] * dd and place.jh < wh[1, place.oh] * dh):
+            place.od, place.jd, place.jh = cd[0, d], place.jd // dd, place.jh // dh
+    return place

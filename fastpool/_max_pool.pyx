@@ -39,9 +39,10 @@ index keeps the later value). Kernels trust validated input, release the GIL, ne
 """
 
 from cython.parallel cimport prange, threadid
-from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
+from libc.stdint cimport INT32_MAX, int32_t, int64_t, uint8_t, uint64_t
 
-from fastpool._kernel_common cimport Band, band_of, next_row, pooled, real
+from fastpool._kernel_common cimport (Band, WindowRow, band_of, next_row, pooled, real,
+                                      window_row)
 from fastpool._tap_loops cimport fold_pass, fold_window, pad_plane, pad_row
 
 ctypedef fused recorded_index:  # what forward writes
@@ -424,6 +425,137 @@ def backward(const real[:, :, :, ::1] grad_output, const any_index[:, :, :, ::1]
                         if lo <= winner < hi:
                             grad[winner] = grad[winner] + grad_output[plane, od, oh, ow]
     return invalid
+
+
+cdef enum:
+    KEY_CHUNK = 256  # windows whose keys put_winners computes in one go, on the stack
+
+
+cdef inline Py_ssize_t put_winners(real* row, const real* gradient, const any_index* index,
+                                   Py_ssize_t start, Py_ssize_t step, Py_ssize_t low,
+                                   Py_ssize_t high, Py_ssize_t stride,
+                                   Py_ssize_t taps) noexcept nogil:
+    """For windows ow in [low, high) with taps at row[ow * stride + j], j < taps: write the
+    gradient (+ 0.0, as the scatter's zero start adds) to tap index[ow] - start - ow * step
+    and 0 to the others. Returns how many windows had their tap named. The caller makes sure
+    that 32-bit arithmetic is exact (indices and positions below 2**31), so keys and values
+    share vector lanes; uint8 keys are widened first, a chunk at a time (else the loop would
+    take 16 windows per vector, too many for short rows). Literal strides and tap counts from
+    the caller make the loops vectorised."""
+    cdef Py_ssize_t ow, j, first, end
+    cdef unsigned int keys[KEY_CHUNK]
+    cdef unsigned int key, matched = 0  # (32-bit, as the keys: the same vector lanes)
+    cdef real value
+    first = low
+    while first < high:
+        end = min(first + KEY_CHUNK, high)
+        if any_index is uint8_t:
+            for ow in range(first, end):
+                keys[ow - first] = <unsigned int>index[ow] - <unsigned int>start
+        for ow in range(first, end):
+            if any_index is uint8_t:
+                key = keys[ow - first]
+            else:
+                key = <unsigned int>index[ow] - <unsigned int>(start + ow * step)
+            value = gradient[ow] + 0
+            for j in range(taps):
+                row[ow * stride + j] = value if key == <unsigned int>j else 0
+            matched += key < <unsigned int>taps
+        first = end
+    return matched
+
+
+cdef inline Py_ssize_t put_row(real* row, const real* gradient, const any_index* index,
+                               Py_ssize_t position, Py_ssize_t rank, Py_ssize_t in_w,
+                               Py_ssize_t out_w, const Py_ssize_t[:, ::1] ww, Py_ssize_t dw,
+                               Py_ssize_t low, Py_ssize_t high, Py_ssize_t stride,
+                               Py_ssize_t offset) noexcept nogil:
+    """One input row of the write-once backward (``backward_disjoint``): the row is tap row
+    ``rank`` (row-major, of the window's tap rows) of one output row's windows and starts at
+    flat index ``position``. Interior windows go through ``put_winners`` where 32-bit keys are
+    exact, the others one by one. Returns how many windows had their winner in this row."""
+    cdef Py_ssize_t ow, j, edge, key, unit, taps, matched = 0
+    cdef Py_ssize_t kernel = ww[1, low] if high > low and dw == 1 else 0
+    cdef uint64_t wide = 0
+    cdef real value
+    if in_w > INT32_MAX or (any_index is not uint8_t and position + in_w > INT32_MAX):
+        kernel = 0
+    if any_index is not uint8_t:
+        for ow in range(low if kernel else 0, high if kernel else 0):
+            wide = wide | (<uint64_t>index[ow] >> 31)  # negative, or from 2**31 up
+        if wide:
+            kernel = 0
+    if kernel != stride:  # gaps between windows, or no vectorised interior: zeros first
+        for j in range(in_w):
+            row[j] = 0
+    else:  # the interior windows tile [low * stride + offset, high * stride + offset)
+        for j in range(low * stride + offset):
+            row[j] = 0
+        for j in range(high * stride + offset, in_w):
+            row[j] = 0
+    for edge in range(out_w - (high - low if kernel else 0)):
+        ow = edge if edge < low or not kernel else edge + (high - low)
+        taps = ww[1, ow]
+        if any_index is uint8_t:
+            key, unit = <Py_ssize_t>index[ow] - rank * taps, 1
+        else:
+            key, unit = <Py_ssize_t>index[ow] - position - ww[0, ow], dw
+        value = gradient[ow] + 0
+        for j in range(taps):
+            row[ww[0, ow] + j * dw] = value if key == j * unit else 0
+        matched += 0 <= key < taps * unit and key % unit == 0
+    if kernel:
+        # uint8: the rank within the window; flat: the position from the window's first tap
+        if stride == 2 and kernel == 2:
+            matched += put_winners(row + offset, gradient, index,
+                                   rank * 2 if any_index is uint8_t else position + offset,
+                                   0 if any_index is uint8_t else 2, low, high, 2, 2)
+        else:
+            matched += put_winners(row + offset, gradient, index,
+                                   rank * kernel if any_index is uint8_t else position + offset,
+                                   0 if any_index is uint8_t else stride, low, high, stride,
+                                   kernel)
+    return matched
+
+
+def backward_disjoint(const real[:, :, :, ::1] grad_output,
+                      const any_index[:, :, :, ::1] indices, real[:, :, :, ::1] grad_input,
+                      const Py_ssize_t[:, ::1] wd, const Py_ssize_t[:, ::1] wh,
+                      const Py_ssize_t[:, ::1] ww, const Py_ssize_t[:, ::1] cd,
+                      const Py_ssize_t[:, ::1] ch, Py_ssize_t dd, Py_ssize_t dh,
+                      Py_ssize_t dw, Py_ssize_t band_rows, Py_ssize_t low, Py_ssize_t high,
+                      Py_ssize_t stride, Py_ssize_t offset, int num_threads):
+    """Backward (C order) where no input lies in two windows and no window is empty: each
+    input row is written once, the winners' gradients and zeros around them, with no zero
+    pass first (bands of input rows, as ``backward``). Returns how many indices named a tap of
+    their window: fewer than the outputs means some index is invalid (the caller then
+    discards ``grad_input``, written only where the valid indices point)."""
+    cdef Py_ssize_t in_d = grad_input.shape[1], in_h = grad_input.shape[2]
+    cdef Py_ssize_t in_w = grad_input.shape[3], rows = in_d * in_h
+    cdef Py_ssize_t out_w = grad_output.shape[3]
+    cdef Py_ssize_t bands = (rows + band_rows - 1) // band_rows
+    cdef Py_ssize_t task, plane, r, d, h, j, matched = 0
+    cdef Band band
+    cdef WindowRow place
+    cdef real* row
+    with nogil:
+        for task in prange(grad_input.shape[0] * bands, num_threads=num_threads,
+                           schedule="static"):
+            band = band_of(task, bands, band_rows, rows, in_h)
+            plane, d, h = band.plane, band.d, band.h  # (assigned here: thread-private)
+            for r in range(band.first, band.end):
+                next_row(&d, &h, in_h)
+                row = &grad_input[plane, d, h, 0]
+                place = window_row(d, h, wd, wh, cd, ch, dd, dh)
+                if place.od < 0:
+                    for j in range(in_w):
+                        row[j] = 0
+                    continue
+                matched += put_row(row, &grad_output[plane, place.od, place.oh, 0],
+                                   &indices[plane, place.od, place.oh, 0], r * in_w,
+                                   place.jd * wh[1, place.oh] + place.jh, in_w, out_w, ww, dw,
+                                   low, high, stride, offset)
+    return matched
 
 
 cdef inline bint valid_index(any_index recorded, Py_ssize_t od, Py_ssize_t oh, Py_ssize_t ow,

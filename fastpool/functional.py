@@ -181,6 +181,13 @@ def _avg_backward(grad_output, input_shape, nd, make_plan, out, num_threads):
         return call.finish(result)
     grad_view = call.view(call.x)
     result_view = call.view(result)
+    if plan.disjoint:
+        _avg_pool.backward_disjoint(grad_view, result_view, *plan.windows, *plan.coverage[:2],
+                                    plan.scale, *plan.interior[:4],
+                                    _band(result_view, threads),
+                                    args.scratch(threads, grad_view.shape[3], result.dtype),
+                                    threads)
+        return call.finish(result)
     if plan.plane_pass is not None:
         kernel_h, kernel_w, _, _, top, left, _ = plan.plane_pass
         size = (result_view.shape[2] + kernel_h - 1) * (result_view.shape[3] + kernel_w - 1)
@@ -236,7 +243,7 @@ def _max_forward(x, nd, make_plan, return_indices, out, num_threads, key=None):
                          * (plan.row_taps.shape[1] - 1) + 1, result.dtype), slot_d, slot_h,
             args.scratch(threads, view.shape[3], np.intc), *plan.windows, plan.row_taps,
             plan.first_taps, *plan.dilation, *plan.interior[2:4], args.lowest(result.dtype),
-            _output_band(view, threads), threads)
+            _band(view, threads), threads)
     else:
         view = call.view(result)
         statics = (*plan.windows, *plan.dilation, plan.channels, *plan.interior,
@@ -249,13 +256,14 @@ def _max_forward(x, nd, make_plan, return_indices, out, num_threads, key=None):
             _max_pool.forward(call.view(call.x), view, call.view(indices), True,
                               args.scratch(threads, view.shape[3], np.intc),
                               args.scratch(threads, plan.largest_window(), np.intp), *statics,
-                              _output_band(view, threads), threads)
+                              _band(view, threads), threads)
     result = call.finish(result)
     return result if indices is None else (result, indices)
 
 
-def _output_band(view, threads):
-    """Output rows per forward task, for a (planes, D, H, W) output view."""
+def _band(view, threads):
+    """Rows per task, for the (planes, D, H, W) view whose rows the tasks split (forward's
+    output, backward's gradient)."""
     return args.band_rows(view.shape[0], view.shape[1] * view.shape[2], threads)
 
 
@@ -289,12 +297,17 @@ def _max_backward(grad_output, indices, input_shape, nd, make_plan, out, num_thr
         check_indices()
     result = call.output(out, input_shape, indices)
     grad_view = call.view(result)
+    band = _band(grad_view, threads)
     # A new result is checked while it is computed: on failure nobody has seen it.
-    if _max_pool.backward(call.view(call.x), index_view, grad_view, *plan.windows,
-                          *plan.coverage[:2], *plan.dilation, plan.channels,
-                          args.band_rows(len(grad_view), grad_view.shape[1] * grad_view.shape[2],
-                                         threads), out is None, *plan.interior[:4], scratch,
-                          threads):
+    if plan.disjoint:
+        invalid = _max_pool.backward_disjoint(
+            call.view(call.x), index_view, grad_view, *plan.windows, *plan.coverage[:2],
+            *plan.dilation, band, *plan.interior[:4], threads) != call.x.size
+    else:
+        invalid = _max_pool.backward(call.view(call.x), index_view, grad_view, *plan.windows,
+                                     *plan.coverage[:2], *plan.dilation, plan.channels, band,
+                                     out is None, *plan.interior[:4], scratch, threads)
+    if invalid:
         check_indices()
     return call.finish(result)
 

@@ -109,3 +109,51 @@ def test_repeated_calls_take_the_lean_path_and_give_the_same_results(name, kwarg
         function(x, **kwargs, num_threads=True)
     with pytest.raises(TypeError, match="ceil_mode"):
         function(x, **{**kwargs, "ceil_mode": 1})
+
+
+DISJOINT = [  # windows that share no input: backward writes each input once
+    ("max_pool2d", dict(kernel_size=2)),
+    ("max_pool2d", dict(kernel_size=2, stride=3, padding=1)),  # gaps, clipped edges
+    ("max_pool2d", dict(kernel_size=(1, 3), stride=(2, 3), ceil_mode=True)),
+    ("max_pool2d", dict(kernel_size=2, stride=3, dilation=2)),  # inputs between taps
+    ("max_pool1d", dict(kernel_size=3, stride=4, padding=1)),
+    ("max_pool3d", dict(kernel_size=2, padding=1)),
+    ("adaptive_max_pool2d", dict(output_size=(3, 4))),
+    ("avg_pool2d", dict(kernel_size=2)),
+    ("avg_pool2d", dict(kernel_size=3, padding=1, ceil_mode=True, count_include_pad=False)),
+    ("avg_pool2d", dict(kernel_size=(2, 1), stride=(2, 3), divisor_override=3)),
+    ("avg_pool1d", dict(kernel_size=2, stride=3, padding=1)),
+    ("avg_pool3d", dict(kernel_size=2, padding=(0, 1, 1))),
+    ("adaptive_avg_pool2d", dict(output_size=(3, 4))),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name, kwargs", DISJOINT)
+def test_backward_of_disjoint_windows_writes_each_input_once_with_the_scatters_bits(
+        name, kwargs, dtype, monkeypatch):
+    nd = int(name[-2])
+    x, bits = _data((2, 3) + (10, 9, 12)[3 - nd:], dtype)
+    kernels = _max_pool if "max" in name else _avg_pool
+    calls = []
+    disjoint = kernels.backward_disjoint
+    monkeypatch.setattr(kernels, "backward_disjoint",
+                        lambda *a: calls.append(1) or disjoint(*a))
+    forward, expected = getattr(fastpool, name), getattr(reference, name + "_backward")
+    backward = getattr(fastpool, name + "_backward")
+    if "max" in name:
+        _, flat = forward(x, **kwargs, return_indices=True)
+        _, compact = forward(x, **kwargs, return_indices="compact")
+        runs = [(index, x.shape) for index in (flat, flat.astype(np.int32), compact)]
+    else:
+        runs = [(x.shape,)]
+    g, _ = _data(forward(x, **kwargs).shape, dtype)  # NaN payloads and signed zeros
+    if name.startswith("adaptive"):
+        kwargs = {}  # (the gradient's shape gives the output size)
+    for arguments in runs:
+        want = expected(g, *arguments, **kwargs).view(bits)
+        out = np.full(x.shape, np.nan, dtype)  # no input may be left unwritten
+        backward(g, *arguments, **kwargs, out=out)
+        np.testing.assert_array_equal(out.view(bits), want)
+        np.testing.assert_array_equal(backward(g, *arguments, **kwargs).view(bits), want)
+    assert len(calls) == 2 * len(runs)
