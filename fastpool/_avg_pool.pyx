@@ -25,7 +25,8 @@ gathers its windows' divided gradients from a zero-padded row in one pass (a fol
 forward); otherwise inputs covered by interior windows only get them by spreading each
 divided gradient row over contiguous inputs (vectorised), and the others gather them window
 by window. Overlapping windows (stride < kernel) need no atomics, and uncovered inputs get
-an exact 0.
+an exact 0. Where no two windows share an input, ``backward_disjoint`` writes each input
+once, its window's divided gradient + 0.0 (the bits of a sum from 0), with no zero pass.
 
 NaN and inf propagate through the sums as IEEE arithmetic says. Kernels trust their inputs
 (validated in Python), release the GIL and never raise.

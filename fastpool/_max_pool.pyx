@@ -33,7 +33,10 @@ zeroes its band, then walks, in row-major order, the outputs whose windows can r
 and adds each gradient to its winner when the winner lies in the band. Bands are disjoint, so
 there are no races and no atomics; every input element receives its gradients in output order
 whatever the banding, so the bits are the same for any thread count (and the same as PyTorch's
-serial scatter). Overlapping windows that share a winner accumulate.
+serial scatter). Overlapping windows that share a winner accumulate. Where no two windows
+share an input, ``backward_disjoint`` writes each input row once instead (the winners'
+gradients + 0.0, which is what the scatter's zero start gives, and zeros elsewhere),
+finding each window's winner by comparing keys in 32-bit vector lanes.
 Unpooling writes through indices, so it runs a plane per thread, in output order (a repeated
 index keeps the later value). Kernels trust validated input, release the GIL, never raise.
 """
