@@ -38,56 +38,70 @@ from fastpool._kernel_common cimport Band, WindowRow, band_of, next_row, real, w
 from fastpool._tap_loops cimport fold_window, pad_plane
 
 
+cdef inline void forward_band(const real[:, :, :, ::1] x, real[:, :, :, ::1] out,
+                              const Py_ssize_t[:, ::1] wd, const Py_ssize_t[:, ::1] wh,
+                              const Py_ssize_t[:, ::1] ww, Py_ssize_t dd, Py_ssize_t dh,
+                              Py_ssize_t dw, Py_ssize_t scale, Py_ssize_t low, Py_ssize_t high,
+                              Py_ssize_t stride, Py_ssize_t offset, Py_ssize_t block,
+                              Band band) noexcept nogil:
+    """One task of ``forward``: the output rows of ``band``."""
+    cdef Py_ssize_t out_h = out.shape[2], out_w = out.shape[3]
+    cdef Py_ssize_t in_h = x.shape[2], in_w = x.shape[3]
+    cdef Py_ssize_t row, plane = band.plane, od = band.d, oh = band.h
+    cdef Py_ssize_t ow, jd, jh, jw, b, divisor_dh, edge
+    cdef const real* source
+    cdef const real* origin
+    cdef real* result
+    cdef real total, divisor
+    for row in range(band.first, band.end):
+        next_row(&od, &oh, out_h)
+        divisor_dh = scale * wd[2, od] * wh[2, oh]
+        result = &out[plane, od, oh, 0]
+        # Interior outputs [low, high): taps outer, outputs inner, so the inner loop runs
+        # over contiguous outputs; each output still sums its taps in (d, h, w) order,
+        # from 0 (every window has a tap: padding is at most half the kernel).
+        if high > low:
+            origin = &x[plane, wd[0, od], wh[0, oh], 0] + offset
+            if block == 1:
+                fold_window(result, origin, False, low, high, stride, wd[1, od],
+                            wh[1, oh], ww[1, low], dd * in_h * in_w, dh * in_w, dw,
+                            True, 0)
+            else:  # channels-last: a contiguous run of channels per column
+                for b in range(low // block, high // block):
+                    fold_window(result + b * block, origin + b * stride, False, 0,
+                                block, 1, wd[1, od], wh[1, oh], ww[1, low],
+                                dd * in_h * in_w, dh * in_w, dw, True, 0)
+        if high > low:  # interior windows are whole: one divisor for the row
+            divisor = <real>(divisor_dh * ww[2, low])
+            for ow in range(low, high):
+                result[ow] = result[ow] / divisor
+        for edge in range(out_w - (high - low)):  # the outputs left and right of those
+            ow = edge if edge < low else edge + (high - low)
+            total = 0  # an edge window: clipped, so summed on its own
+            for jd in range(wd[1, od]):
+                for jh in range(wh[1, oh]):
+                    source = &x[plane, wd[0, od] + jd * dd, wh[0, oh] + jh * dh, 0]
+                    for jw in range(ww[1, ow]):
+                        total = total + source[ww[0, ow] + jw * dw]
+            result[ow] = total / <real>(divisor_dh * ww[2, ow])
+
+
 def forward(const real[:, :, :, ::1] x, real[:, :, :, ::1] out,
             const Py_ssize_t[:, ::1] wd, const Py_ssize_t[:, ::1] wh,
             const Py_ssize_t[:, ::1] ww, Py_ssize_t dd, Py_ssize_t dh, Py_ssize_t dw,
             Py_ssize_t scale, Py_ssize_t low, Py_ssize_t high, Py_ssize_t stride,
             Py_ssize_t offset, Py_ssize_t block, Py_ssize_t band_rows, int num_threads):
-    cdef Py_ssize_t out_d = out.shape[1], out_h = out.shape[2], out_w = out.shape[3]
-    cdef Py_ssize_t in_h = x.shape[2], in_w = x.shape[3]
-    cdef Py_ssize_t bands = (out_d * out_h + band_rows - 1) // band_rows, task
-    cdef Band band
-    cdef Py_ssize_t row, plane, od, oh, ow, jd, jh, jw, b, divisor_dh, edge
-    cdef const real* source
-    cdef const real* origin
-    cdef real* result
-    cdef real total, divisor
+    cdef Py_ssize_t rows = out.shape[1] * out.shape[2], task
+    cdef Py_ssize_t bands = (rows + band_rows - 1) // band_rows, tasks = out.shape[0] * bands
     with nogil:
-        for task in prange(out.shape[0] * bands, num_threads=num_threads,
-                           schedule="static"):
-            band = band_of(task, bands, band_rows, out_d * out_h, out_h)
-            plane, od, oh = band.plane, band.d, band.h  # (assigned here: thread-private)
-            for row in range(band.first, band.end):
-                next_row(&od, &oh, out_h)
-                divisor_dh = scale * wd[2, od] * wh[2, oh]
-                result = &out[plane, od, oh, 0]
-                # Interior outputs [low, high): taps outer, outputs inner, so the inner loop runs
-                # over contiguous outputs; each output still sums its taps in (d, h, w) order,
-                # from 0 (every window has a tap: padding is at most half the kernel).
-                if high > low:
-                    origin = &x[plane, wd[0, od], wh[0, oh], 0] + offset
-                    if block == 1:
-                        fold_window(result, origin, False, low, high, stride, wd[1, od],
-                                    wh[1, oh], ww[1, low], dd * in_h * in_w, dh * in_w, dw,
-                                    True, 0)
-                    else:  # channels-last: a contiguous run of channels per column
-                        for b in range(low // block, high // block):
-                            fold_window(result + b * block, origin + b * stride, False, 0,
-                                        block, 1, wd[1, od], wh[1, oh], ww[1, low],
-                                        dd * in_h * in_w, dh * in_w, dw, True, 0)
-                if high > low:  # interior windows are whole: one divisor for the row
-                    divisor = <real>(divisor_dh * ww[2, low])
-                    for ow in range(low, high):
-                        result[ow] = result[ow] / divisor
-                for edge in range(out_w - (high - low)):  # the outputs left and right of those
-                    ow = edge if edge < low else edge + (high - low)
-                    total = 0  # an edge window: clipped, so summed on its own
-                    for jd in range(wd[1, od]):
-                        for jh in range(wh[1, oh]):
-                            source = &x[plane, wd[0, od] + jd * dd, wh[0, oh] + jh * dh, 0]
-                            for jw in range(ww[1, ow]):
-                                total = total + source[ww[0, ow] + jw * dw]
-                    result[ow] = total / <real>(divisor_dh * ww[2, ow])
+        if num_threads == 1:  # (an OpenMP region costs more than pooling a tiny array)
+            for task in range(tasks):
+                forward_band(x, out, wd, wh, ww, dd, dh, dw, scale, low, high, stride, offset,
+                             block, band_of(task, bands, band_rows, rows, out.shape[2]))
+        else:
+            for task in prange(tasks, num_threads=num_threads, schedule="static"):
+                forward_band(x, out, wd, wh, ww, dd, dh, dw, scale, low, high, stride, offset,
+                             block, band_of(task, bands, band_rows, rows, out.shape[2]))
 
 
 def forward_plane(const real[:, :, :, ::1] x, real[:, :, :, ::1] out, real[:, ::1] padded,
@@ -337,3 +351,4 @@ def backward(const real[:, :, :, ::1] grad_output, real[:, :, :, ::1] grad_input
                                 divisor_dh * ww[2, ow])
                             ow = ow + channels
                 result[w] = total
+

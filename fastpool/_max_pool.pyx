@@ -96,6 +96,104 @@ cdef inline void take_ranked_row(pooled* best, int* ranks, const pooled* tap, Py
         take_ranked_taps(best, ranks, tap, low, high, stride, rank)
 
 
+cdef inline void forward_band(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] out,
+                              recorded_index[:, :, :, ::1] indices, bint store_indices,
+                              int[:, ::1] scratch, Py_ssize_t[:, ::1] tap_offsets,
+                              const Py_ssize_t[:, ::1] wd, const Py_ssize_t[:, ::1] wh,
+                              const Py_ssize_t[:, ::1] ww, Py_ssize_t dd, Py_ssize_t dh,
+                              Py_ssize_t dw, Py_ssize_t channels, Py_ssize_t low,
+                              Py_ssize_t high, Py_ssize_t stride, Py_ssize_t offset,
+                              Py_ssize_t block, pooled lowest, Band band) noexcept nogil:
+    """One task of ``forward``: the output rows of ``band``."""
+    cdef Py_ssize_t out_h = out.shape[2], out_w = out.shape[3]
+    cdef Py_ssize_t in_h = x.shape[2], in_w = x.shape[3]
+    cdef Py_ssize_t row, plane = band.plane, od = band.d, oh = band.h
+    cdef Py_ssize_t ow, jd, jh, jw, td, th, tw, b, rank, winner
+    cdef Py_ssize_t interior, edge
+    cdef const pooled* source
+    cdef const pooled* origin
+    cdef pooled* best
+    cdef int* ranks
+    cdef Py_ssize_t* offsets
+    cdef pooled value
+    for row in range(band.first, band.end):
+        next_row(&od, &oh, out_h)
+        td, th = wd[1, od], wh[1, oh]
+        best = &out[plane, od, oh, 0]
+        ranks = &scratch[threadid(), 0] if store_indices else NULL
+        # Interior outputs [low, high): taps outer, outputs inner (vectorised); each output
+        # still meets its taps in row-major order, so ties and NaN resolve as below.
+        tw = ww[1, low] if high > low else 0
+        if store_indices:
+            for ow in range(low, high):
+                best[ow] = lowest
+                ranks[ow] = 0
+        elif td * th > 0:  # (else every output is scanned as an edge, below)
+            origin = &x[plane, wd[0, od], wh[0, oh], 0] + offset
+            if block == 1:
+                fold_window(best, origin, True, low, high, stride, td, th, tw,
+                            dd * in_h * in_w, dh * in_w, dw, True, lowest)
+            else:  # channels-last: a contiguous run of channels per column
+                for b in range(low // block, high // block):
+                    fold_window(best + b * block, origin + b * stride, True, 0, block, 1,
+                                td, th, tw, dd * in_h * in_w, dh * in_w, dw, True,
+                                lowest)
+        # With indices, tap by tap, recording ranks; the flat offset of each interior tap
+        # from its window's first is noted so that recording a winner takes no divisions.
+        offsets = &tap_offsets[threadid(), 0] if store_indices else NULL
+        rank = 0
+        for jd in range(td if store_indices else 0):
+            for jh in range(th):
+                source = &x[plane, wd[0, od] + jd * dd, wh[0, oh] + jh * dh, 0] + offset
+                for jw in range(tw):
+                    if block == 1:
+                        take_ranked_row(best, ranks, source + jw * dw, low, high, stride,
+                                        rank)
+                    else:
+                        for b in range(low // block, high // block):
+                            take_ranked_row(best + b * block, ranks + b * block,
+                                            source + jw * dw + b * stride, 0, block, 1,
+                                            rank)
+                    offsets[rank] = (jd * dd * in_h + jh * dh) * in_w + jw * dw
+                    rank = rank + 1
+        interior = high - low if td * th > 0 else 0
+        if store_indices:
+            for ow in range(low, low + interior):
+                if recorded_index is uint8_t:
+                    indices[plane, od, oh, ow] = <uint8_t>ranks[ow]
+                else:
+                    winner = ((wd[0, od] * in_h + wh[0, oh]) * in_w + ww[0, ow]
+                              + offsets[ranks[ow]])
+                    indices[plane, od, oh, ow] = (
+                        winner // channels if channels > 1 else winner)
+        for edge in range(out_w - interior):  # the outputs left and right of those
+            ow = edge if edge < low else edge + interior
+            tw = ww[1, ow]
+            # An edge window: clipped, so scanned on its own, in the same order.
+            best[ow] = lowest
+            winner = 0
+            rank = 0
+            for jd in range(td):
+                for jh in range(th):
+                    source = &x[plane, wd[0, od] + jd * dd, wh[0, oh] + jh * dh, 0]
+                    for jw in range(tw):
+                        value = source[ww[0, ow] + jw * dw]
+                        if value > best[ow] or value != value:
+                            best[ow] = value
+                            winner = rank + jw
+                    rank = rank + tw
+            if store_indices:
+                if recorded_index is uint8_t:
+                    indices[plane, od, oh, ow] = <uint8_t>winner
+                elif rank == 0:
+                    indices[plane, od, oh, ow] = -1
+                else:
+                    jd, jh, jw = winner // (th * tw), (winner // tw) % th, winner % tw
+                    indices[plane, od, oh, ow] = (
+                        ((wd[0, od] + jd * dd) * in_h + wh[0, oh] + jh * dh) * in_w
+                        + ww[0, ow] + jw * dw) // channels
+
+
 def forward(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] out,
             recorded_index[:, :, :, ::1] indices, bint store_indices, int[:, ::1] scratch,
             Py_ssize_t[:, ::1] tap_offsets,
@@ -104,99 +202,19 @@ def forward(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] out,
             Py_ssize_t channels, Py_ssize_t low, Py_ssize_t high, Py_ssize_t stride,
             Py_ssize_t offset, Py_ssize_t block, pooled lowest, Py_ssize_t band_rows,
             int num_threads):
-    cdef Py_ssize_t out_d = out.shape[1], out_h = out.shape[2], out_w = out.shape[3]
-    cdef Py_ssize_t bands = (out_d * out_h + band_rows - 1) // band_rows, task
-    cdef Band band
-    cdef Py_ssize_t in_h = x.shape[2], in_w = x.shape[3]
-    cdef Py_ssize_t row, plane, od, oh, ow, jd, jh, jw, td, th, tw, b, rank, winner
-    cdef Py_ssize_t interior, edge
-    cdef const pooled* source
-    cdef const pooled* origin
-    cdef pooled* best
-    cdef int* ranks
-    cdef Py_ssize_t* offsets
-    cdef pooled value
+    cdef Py_ssize_t rows = out.shape[1] * out.shape[2], task
+    cdef Py_ssize_t bands = (rows + band_rows - 1) // band_rows, tasks = out.shape[0] * bands
     with nogil:
-        for task in prange(out.shape[0] * bands, num_threads=num_threads,
-                           schedule="static"):
-            band = band_of(task, bands, band_rows, out_d * out_h, out_h)
-            plane, od, oh = band.plane, band.d, band.h  # (assigned here: thread-private)
-            for row in range(band.first, band.end):
-                next_row(&od, &oh, out_h)
-                td, th = wd[1, od], wh[1, oh]
-                best = &out[plane, od, oh, 0]
-                ranks = &scratch[threadid(), 0] if store_indices else NULL
-                # Interior outputs [low, high): taps outer, outputs inner (vectorised); each output
-                # still meets its taps in row-major order, so ties and NaN resolve as below.
-                tw = ww[1, low] if high > low else 0
-                if store_indices:
-                    for ow in range(low, high):
-                        best[ow] = lowest
-                        ranks[ow] = 0
-                elif td * th > 0:  # (else every output is scanned as an edge, below)
-                    origin = &x[plane, wd[0, od], wh[0, oh], 0] + offset
-                    if block == 1:
-                        fold_window(best, origin, True, low, high, stride, td, th, tw,
-                                    dd * in_h * in_w, dh * in_w, dw, True, lowest)
-                    else:  # channels-last: a contiguous run of channels per column
-                        for b in range(low // block, high // block):
-                            fold_window(best + b * block, origin + b * stride, True, 0, block, 1,
-                                        td, th, tw, dd * in_h * in_w, dh * in_w, dw, True,
-                                        lowest)
-                # With indices, tap by tap, recording ranks; the flat offset of each interior tap
-                # from its window's first is noted so that recording a winner takes no divisions.
-                offsets = &tap_offsets[threadid(), 0] if store_indices else NULL
-                rank = 0
-                for jd in range(td if store_indices else 0):
-                    for jh in range(th):
-                        source = &x[plane, wd[0, od] + jd * dd, wh[0, oh] + jh * dh, 0] + offset
-                        for jw in range(tw):
-                            if block == 1:
-                                take_ranked_row(best, ranks, source + jw * dw, low, high, stride,
-                                                rank)
-                            else:
-                                for b in range(low // block, high // block):
-                                    take_ranked_row(best + b * block, ranks + b * block,
-                                                    source + jw * dw + b * stride, 0, block, 1,
-                                                    rank)
-                            offsets[rank] = (jd * dd * in_h + jh * dh) * in_w + jw * dw
-                            rank = rank + 1
-                interior = high - low if td * th > 0 else 0
-                if store_indices:
-                    for ow in range(low, low + interior):
-                        if recorded_index is uint8_t:
-                            indices[plane, od, oh, ow] = <uint8_t>ranks[ow]
-                        else:
-                            winner = ((wd[0, od] * in_h + wh[0, oh]) * in_w + ww[0, ow]
-                                      + offsets[ranks[ow]])
-                            indices[plane, od, oh, ow] = (
-                                winner // channels if channels > 1 else winner)
-                for edge in range(out_w - interior):  # the outputs left and right of those
-                    ow = edge if edge < low else edge + interior
-                    tw = ww[1, ow]
-                    # An edge window: clipped, so scanned on its own, in the same order.
-                    best[ow] = lowest
-                    winner = 0
-                    rank = 0
-                    for jd in range(td):
-                        for jh in range(th):
-                            source = &x[plane, wd[0, od] + jd * dd, wh[0, oh] + jh * dh, 0]
-                            for jw in range(tw):
-                                value = source[ww[0, ow] + jw * dw]
-                                if value > best[ow] or value != value:
-                                    best[ow] = value
-                                    winner = rank + jw
-                            rank = rank + tw
-                    if store_indices:
-                        if recorded_index is uint8_t:
-                            indices[plane, od, oh, ow] = <uint8_t>winner
-                        elif rank == 0:
-                            indices[plane, od, oh, ow] = -1
-                        else:
-                            jd, jh, jw = winner // (th * tw), (winner // tw) % th, winner % tw
-                            indices[plane, od, oh, ow] = (
-                                ((wd[0, od] + jd * dd) * in_h + wh[0, oh] + jh * dh) * in_w
-                                + ww[0, ow] + jw * dw) // channels
+        if num_threads == 1:  # (an OpenMP region costs more than pooling a tiny array)
+            for task in range(tasks):
+                forward_band(x, out, indices, store_indices, scratch, tap_offsets, wd, wh, ww,
+                             dd, dh, dw, channels, low, high, stride, offset, block, lowest,
+                             band_of(task, bands, band_rows, rows, out.shape[2]))
+        else:
+            for task in prange(tasks, num_threads=num_threads, schedule="static"):
+                forward_band(x, out, indices, store_indices, scratch, tap_offsets, wd, wh, ww,
+                             dd, dh, dw, channels, low, high, stride, offset, block, lowest,
+                             band_of(task, bands, band_rows, rows, out.shape[2]))
 
 
 def forward_plane(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] out,
