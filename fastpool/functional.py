@@ -84,18 +84,22 @@ class _Prepared:
     small arrays, where that work costs more than the pooling."""
 
     __slots__ = ("kernel", "in_view", "out_shape", "out_view", "dtype", "scratch", "statics",
-                 "banded")
+                 "banded", "one_band")
 
     def __init__(self, kernel, x_view, result, view, scratch, statics, banded):
         self.kernel, self.dtype = _specialised(kernel, view.dtype), view.dtype
         self.in_view, self.out_shape, self.out_view = x_view.shape, result.shape, view.shape
         self.scratch, self.statics, self.banded = scratch, statics, banded
+        self.one_band = self._band(1)  # (the common case for small arrays)
+
+    def _band(self, threads):
+        planes, depth, height, _ = self.out_view
+        return (args.band_rows(planes, depth * height, threads),) if self.banded else ()
 
     def run(self, x_view, view, num_threads):
         """The kernel on the (planes, D, H, W) views of an input and its output."""
         threads = args.thread_count(num_threads, view.size)
-        planes, depth, height, _ = view.shape
-        band = (args.band_rows(planes, depth * height, threads),) if self.banded else ()
+        band = self.one_band if threads == 1 else self._band(threads)
         scratch = [args.scratch(threads, size, self.dtype) for size in self.scratch] \
             if self.scratch else ()
         self.kernel(x_view, view, *scratch, *self.statics, *band, threads)
