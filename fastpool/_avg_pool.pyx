@@ -34,7 +34,8 @@ NaN and inf propagate through the sums as IEEE arithmetic says. Kernels trust th
 
 from cython.parallel cimport prange, threadid
 
-from fastpool._kernel_common cimport Band, WindowRow, band_of, next_row, real, window_row
+from fastpool._kernel_common cimport (Band, WindowRow, band_of, next_row, real, window_row,
+                                      zero_around)
 from fastpool._tap_loops cimport fold_window, pad_plane
 
 
@@ -244,6 +245,7 @@ def backward_disjoint(const real[:, :, :, ::1] grad_output, real[:, :, :, ::1] g
     cdef Py_ssize_t out_h = grad_output.shape[2], out_w = grad_output.shape[3]
     cdef Py_ssize_t bands = (rows + band_rows - 1) // band_rows
     cdef Py_ssize_t task, plane, r, d, h, j, ow, edge, divided
+    cdef bint tiled
     cdef Py_ssize_t kernel = ww[1, low] if high > low else 0
     cdef Band band
     cdef WindowRow place
@@ -259,14 +261,11 @@ def backward_disjoint(const real[:, :, :, ::1] grad_output, real[:, :, :, ::1] g
                 next_row(&d, &h, in_h)
                 row = &grad_input[plane, d, h, 0]
                 place = window_row(d, h, wd, wh, cd, ch, 1, 1)
-                if place.od < 0 or kernel != stride:  # outside every window, or gaps
-                    for j in range(in_w):
-                        row[j] = 0
-                else:  # the interior windows tile [low * stride + offset, high * stride + offset)
-                    for j in range(low * stride + offset):
-                        row[j] = 0
-                    for j in range(high * stride + offset, in_w):
-                        row[j] = 0
+                # all zeros outside every window, or where windows leave gaps; else the
+                # interior windows tile [low * stride + offset, high * stride + offset)
+                tiled = place.od >= 0 and kernel == stride
+                zero_around(row, in_w, low * stride + offset if tiled else 0,
+                            high * stride + offset if tiled else 0)
                 if place.od < 0:
                     continue
                 if place.od * out_h + place.oh != divided:

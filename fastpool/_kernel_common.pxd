@@ -65,3 +65,14 @@ cdef inline WindowRow window_row(Py_ssize_t d, Py_ssize_t h, const Py_ssize_t[:,
                 and place.jd < wd[1, cd[0, d]] * dd and place.jh < wh[1, place.oh] * dh):
             place.od, place.jd, place.jh = cd[0, d], place.jd // dd, place.jh // dh
     return place
+
+
+cdef inline void zero_around(real* row, Py_ssize_t width, Py_ssize_t begin,
+                             Py_ssize_t end) noexcept nogil:
+    """row[j] = 0 for j in [0, width) outside [begin, end): in a write-once backward, what
+    the windows written next do not cover (begin = end = 0: the whole row)."""
+    cdef Py_ssize_t j
+    for j in range(begin):
+        row[j] = 0
+    for j in range(max(end, begin), width):
+        row[j] = 0

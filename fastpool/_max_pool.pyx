@@ -45,7 +45,7 @@ from cython.parallel cimport prange, threadid
 from libc.stdint cimport INT32_MAX, int32_t, int64_t, uint8_t, uint64_t
 
 from fastpool._kernel_common cimport (Band, WindowRow, band_of, next_row, pooled, real,
-                                      window_row)
+                                      window_row, zero_around)
 from fastpool._tap_loops cimport fold_pass, fold_window, pad_plane, pad_row
 
 ctypedef fused recorded_index:  # what forward writes
@@ -506,14 +506,10 @@ cdef inline Py_ssize_t put_row(real* row, const real* gradient, const any_index*
             wide = wide | (<uint64_t>index[ow] >> 31)  # negative, or from 2**31 up
         if wide:
             kernel = 0
-    if kernel != stride:  # gaps between windows, or no vectorised interior: zeros first
-        for j in range(in_w):
-            row[j] = 0
-    else:  # the interior windows tile [low * stride + offset, high * stride + offset)
-        for j in range(low * stride + offset):
-            row[j] = 0
-        for j in range(high * stride + offset, in_w):
-            row[j] = 0
+    # all zeros first where windows leave gaps or none are vectorised; else the interior
+    # windows tile [low * stride + offset, high * stride + offset)
+    zero_around(row, in_w, low * stride + offset if kernel == stride else 0,
+                high * stride + offset if kernel == stride else 0)
     for edge in range(out_w - (high - low if kernel else 0)):
         ow = edge if edge < low or not kernel else edge + (high - low)
         taps = ww[1, ow]
@@ -569,8 +565,7 @@ def backward_disjoint(const real[:, :, :, ::1] grad_output,
                 row = &grad_input[plane, d, h, 0]
                 place = window_row(d, h, wd, wh, cd, ch, dd, dh)
                 if place.od < 0:
-                    for j in range(in_w):
-                        row[j] = 0
+                    zero_around(row, in_w, 0, 0)
                     continue
                 matched += put_row(row, &grad_output[plane, place.od, place.oh, 0],
                                    &indices[plane, place.od, place.oh, 0], r * in_w,
