@@ -7,10 +7,16 @@ Everything about compiling lives here, once:
 - the OpenMP flags, chosen per compiler and proved by compiling and linking a test program.
   If no flag works the build goes on serially and says so; ``FASTPOOL_OPENMP=0`` forces a
   serial build. ``fastpool.show_config()`` reports which one you got.
+- the AVX2 variant: on x86-64 (GCC or Clang), the pooling kernels are compiled a second time
+  with ``-mavx2`` into ``fastpool._avx2``, from the same generated C, and ``fastpool._kernels``
+  picks that build at import time where the CPU has AVX2 (FASTPOOL_SIMD=baseline declines it).
+  The baseline modules stay plain x86-64, so the wheel runs on any x86-64 CPU.
+  ``FASTPOOL_AVX2=0`` builds without the variant.
 """
 
 import os
 import sys
+import sysconfig
 import tempfile
 
 from Cython.Build import cythonize
@@ -30,6 +36,14 @@ DIRECTIVES = {
 }
 
 KERNEL_MODULES = ["_build_info", "_avg_pool", "_max_pool", "_global_pool", "_bandwidth"]
+# The compute-bound kernels, whose overlapping windows run measurably faster as AVX2 code
+# (README, Speed); global pooling and the bandwidth probe are memory-bound already.
+AVX2_MODULES = ["_avg_pool", "_max_pool"]
+# (no contraction into FMA: -mavx2 alone does not enable it, so the bits stay the baseline's)
+AVX2_FLAGS = ["-mavx2"]
+WANT_AVX2 = (os.environ.get("FASTPOOL_AVX2", "1") != "0"
+             and sysconfig.get_platform().endswith(("x86_64", "amd64"))
+             and not sysconfig.get_platform().startswith("win"))  # (MSVC: no variant yet)
 
 OPENMP_TEST_PROGRAM = r"""
 #include <omp.h>
@@ -93,13 +107,28 @@ class BuildExt(build_ext):
 # Generated C goes to a directory per variant, so switching the debug or OpenMP switch never
 # reuses objects compiled under the other setting.
 variant = ("debug" if DEBUG else "release") + ("-openmp" if WANT_OPENMP else "-serial")
-extensions = [Extension(f"fastpool.{name}", [f"fastpool/{name}.pyx"],
-                        define_macros=[("FASTPOOL_DEBUG_BUILD", "1" if DEBUG else "0")])
-              for name in KERNEL_MODULES]
+
+
+def kernel_extension(module, name, **options):
+    """Extension ``module`` from fastpool/<name>.pyx."""
+    return Extension(module, [f"fastpool/{name}.pyx"],
+                     define_macros=[("FASTPOOL_DEBUG_BUILD", "1" if DEBUG else "0")], **options)
+
+
+def cythonized(extensions, build_dir):
+    return cythonize(extensions, compiler_directives=DIRECTIVES,
+                     build_dir=os.path.join("build", "cython", build_dir),
+                     nthreads=os.cpu_count() or 1)
+
+
+extensions = cythonized([kernel_extension(f"fastpool.{name}", name) for name in KERNEL_MODULES],
+                        variant)
+if WANT_AVX2:  # generated apart: a Cython module knows its full name
+    extensions += cythonized([kernel_extension(f"fastpool._avx2.{name}", name,
+                                               extra_compile_args=AVX2_FLAGS)
+                              for name in AVX2_MODULES], variant + "-avx2")
 
 setup(
-    ext_modules=cythonize(extensions, compiler_directives=DIRECTIVES,
-                          build_dir=os.path.join("build", "cython", variant),
-                          nthreads=os.cpu_count() or 1),
+    ext_modules=extensions,
     cmdclass={"build_ext": BuildExt},
 )

@@ -3,7 +3,8 @@
 ``openmp()`` says whether the kernels were compiled with OpenMP; ``debug()`` whether this is
 the bounds-checked build (FASTPOOL_CYTHON_DEBUG=1); ``max_threads()`` is the team size a
 parallel region would get now (OpenMP's maximum, which honours OMP_NUM_THREADS and
-threadpoolctl's limits). A serial build reports False and 1 thread.
+threadpoolctl's limits). A serial build reports False and 1 thread. ``cpu_has_avx2()`` says
+whether this CPU, and the operating system, run AVX2 code (always False off x86).
 """
 
 cdef extern from *:
@@ -15,8 +16,18 @@ cdef extern from *:
     #define FASTPOOL_HAVE_OPENMP 0
     static int omp_get_max_threads(void) { return 1; }
     #endif
+    #if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
+    /* (the compiler's runtime reads CPUID, and XGETBV for the OS's saving of AVX state) */
+    static int fastpool_cpu_has_avx2(void) {
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx2") != 0;
+    }
+    #else
+    static int fastpool_cpu_has_avx2(void) { return 0; }
+    #endif
     """
     int omp_get_max_threads() noexcept nogil
+    int fastpool_cpu_has_avx2() noexcept nogil
     int FASTPOOL_HAVE_OPENMP
     int FASTPOOL_DEBUG_BUILD  # defined by setup.py
 
@@ -34,3 +45,8 @@ def debug():
 def max_threads():
     """The number of threads a parallel kernel would use now."""
     return omp_get_max_threads()
+
+
+def cpu_has_avx2():
+    """True when this CPU can run the AVX2 build of the kernels."""
+    return bool(fastpool_cpu_has_avx2())

@@ -4,11 +4,12 @@ import platform
 
 import numpy as np
 
-from . import _build_info
+from . import _build_info, _kernels
 
 
 def show_config(file=None):
-    """Print fastpool's version, whether OpenMP is built in, and the threads it will use.
+    """Print fastpool's version, whether OpenMP is built in, the threads it will use and the
+    instruction set of its kernels.
 
     Parameters
     ----------
@@ -19,14 +20,15 @@ def show_config(file=None):
     -------
     dict
         The reported values: ``version``, ``openmp``, ``debug_build`` (bounds-checked build),
-        ``threads`` (the default ``num_threads``), ``numpy``, ``python``.
+        ``threads`` (the default ``num_threads``), ``simd`` (the kernels' instruction set:
+        ``avx2`` or ``baseline``, see FASTPOOL_SIMD in README), ``numpy``, ``python``.
 
     Examples
     --------
     >>> import io, fastpool
     >>> config = fastpool.show_config(file=io.StringIO())
     >>> sorted(config)
-    ['debug_build', 'numpy', 'openmp', 'python', 'threads', 'version']
+    ['debug_build', 'numpy', 'openmp', 'python', 'simd', 'threads', 'version']
     """
     from . import __version__
 
@@ -35,6 +37,7 @@ def show_config(file=None):
         "openmp": _build_info.openmp(),
         "debug_build": _build_info.debug(),
         "threads": _build_info.max_threads(),
+        "simd": _kernels.SIMD,
         "numpy": np.__version__,
         "python": platform.python_version(),
     }

@@ -12,10 +12,11 @@ import math
 import numpy as np
 
 from . import _arguments as args
-from . import _avg_pool, _global_pool, _max_pool
+from . import _global_pool
 from ._docstrings import (ADAPTIVE_AVG, ADAPTIVE_AVG_BACKWARD, ADAPTIVE_MAX,
                           ADAPTIVE_MAX_BACKWARD, AVG, AVG_BACKWARD, MAX, MAX_BACKWARD, UNPOOL,
                           documented)
+from ._kernels import _avg_pool, _max_pool
 
 # Placeholder for the row-maxima kernel's index argument when forward is asked for no indices.
 _NO_INDICES = np.empty((0, 0, 0, 0), np.int64)

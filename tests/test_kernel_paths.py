@@ -3,13 +3,23 @@
 Stride-1 pooling of small C-order planes runs a plane at a time (``forward_plane``, and
 ``backward_plane`` for average pooling); larger planes and channels-last arrays take the row
 kernels. Sums keep their order and max keeps its tie and NaN rules on every path, so results
-agree bit for bit (NaN payloads included). Repeated plain calls take a prepared, lean path."""
+agree bit for bit (NaN payloads included). Repeated plain calls take a prepared, lean path.
+The AVX2 build of the kernels (x86-64) gives the baseline build's bits."""
+
+import importlib.util
+import io
+import os
+import platform
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 import fastpool
-from fastpool import _arguments, _avg_pool, _max_pool, functional, reference
+from fastpool import _arguments, _build_info, _kernels, functional, reference
+from fastpool._kernels import _avg_pool, _max_pool
+from cases import pool_cases
 
 STRIDE_ONE = [
     ("avg_pool2d", dict(kernel_size=3, stride=1, padding=1, count_include_pad=False)),
@@ -157,3 +167,76 @@ def test_backward_of_disjoint_windows_writes_each_input_once_with_the_scatters_b
         np.testing.assert_array_equal(out.view(bits), want)
         np.testing.assert_array_equal(backward(g, *arguments, **kwargs).view(bits), want)
     assert len(calls) == 2 * len(runs)
+
+
+def _kernel_set(setting):
+    try:
+        return _kernels.load(setting)
+    except ImportError as error:
+        pytest.skip(str(error))
+
+
+@pytest.mark.parametrize("nd", [1, 2, 3])
+@pytest.mark.parametrize("kind", ["avg", "max"])
+def test_the_avx2_kernels_give_the_baseline_kernels_bits(kind, nd, monkeypatch):
+    """Forward (with and without indices) and backward over the shared parameter generator,
+    on inputs widened so that the vectorised loops and their remainders both run, in C order
+    and channels-last, with ties and signed zeros, and NaN payloads where max selects (which
+    NaN a sum of two carries depends on the compiler's operand order, in either build)."""
+    variants = [_kernel_set(setting)[1:] for setting in ("baseline", "avx2")]
+    assert variants[0][1] is not variants[1][1]
+    forward = getattr(fastpool, f"{kind}_pool{nd}d")
+    backward = getattr(fastpool, f"{kind}_pool{nd}d_backward")
+    for number, case in enumerate(pool_cases(nd, kind, samples=60)):
+        dtype = (np.float32, np.float64)[number % 2]
+        shape = case.shape[:-1] + (case.shape[-1] + 21 + number % 9,)
+        x, _ = _data(shape, dtype)
+        if kind == "avg":
+            x = np.nan_to_num(x, nan=0.25)
+        if number % 5 == 0 and len(shape) == nd + 2:  # channels-last, C = 3
+            x = np.moveaxis(np.ascontiguousarray(np.moveaxis(x[:, :1].repeat(3, 1), 1, -1)),
+                            -1, 1)
+        g = None
+        results = []
+        for avg, maximum in variants:
+            monkeypatch.setattr(functional, "_avg_pool", avg)
+            monkeypatch.setattr(functional, "_max_pool", maximum)
+            functional._PREPARED.clear()  # (prepared calls hold a module's kernels)
+            if kind == "max":
+                y, indices = forward(x, **case.kwargs, return_indices=True)
+                outputs = [forward(x, **case.kwargs), y, indices]
+                gradient = (indices, x.shape)
+            else:
+                outputs = [forward(x, **case.kwargs)]
+                gradient = (x.shape,)
+            if g is None:
+                g = np.nan_to_num(_data(outputs[0].shape, dtype)[0], nan=-0.75)
+            outputs.append(backward(g, *gradient, **case.kwargs))
+            results.append([np.ascontiguousarray(a).view(np.uint8) for a in outputs])
+        for baseline, avx2 in zip(*results):
+            np.testing.assert_array_equal(avx2, baseline, err_msg=case.describe(forward.__name__))
+    functional._PREPARED.clear()
+
+
+def test_the_simd_setting_chooses_the_kernels():
+    built = importlib.util.find_spec("fastpool._avx2._max_pool") is not None
+    if platform.machine().lower() in ("x86_64", "amd64") and sys.platform != "win32" \
+            and os.environ.get("FASTPOOL_AVX2") != "0":
+        assert built, "setup.py builds the AVX2 variant on x86-64"
+    setting = os.environ.get("FASTPOOL_SIMD", "auto")
+    chosen = "avx2" if setting != "baseline" and built and _build_info.cpu_has_avx2() \
+        else "baseline"
+    assert _kernels.SIMD == chosen
+    assert fastpool.show_config(file=io.StringIO())["simd"] == chosen
+    assert functional._max_pool.__name__ == ("fastpool._avx2._max_pool" if chosen == "avx2"
+                                             else "fastpool._max_pool")
+    assert _kernel_set("baseline")[2].__name__ == "fastpool._max_pool"
+    with pytest.raises(ValueError, match="FASTPOOL_SIMD='sse9'"):
+        _kernels.load("sse9")
+    if not (built and _build_info.cpu_has_avx2()):
+        with pytest.raises(ImportError, match="FASTPOOL_SIMD='avx2', but"):
+            _kernels.load("avx2")
+    code = "import fastpool; print(fastpool.functional._max_pool.__name__)"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, "FASTPOOL_SIMD": "baseline"}, check=True)
+    assert run.stdout.strip() == "fastpool._max_pool"

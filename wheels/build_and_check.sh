@@ -7,12 +7,13 @@
 #    (python -m build), so the sdist is proved to hold everything a source build needs.
 # 2. Repairs the wheel with auditwheel into a manylinux-tagged wheel with the OpenMP runtime
 #    grafted in, under wheels/ (git-ignored).
-# 3. Runs twine check on the wheel and the sdist, and checks the sdist holds no build leftovers.
+# 3. Runs twine check on the wheel and the sdist, and checks the sdist holds no build leftovers
+#    and the wheel's baseline modules no AVX code (on x86-64 only fastpool/_avx2 has it).
 # 4. Installs the repaired wheel into fresh virtual environments outside the source tree, with
 #    the oldest supported NumPy and the newest, and in each checks that show_config() reports
 #    OpenMP on and runs the test suite against the installed package.
 set -euo pipefail
-unset FASTPOOL_CYTHON_DEBUG FASTPOOL_OPENMP  # a release build, whatever the caller set
+unset FASTPOOL_CYTHON_DEBUG FASTPOOL_OPENMP FASTPOOL_AVX2 FASTPOOL_SIMD  # a release build, whatever the caller set
 cd "$(dirname "$0")/.."
 repo=$(pwd)
 python=${PYTHON:-python3}
@@ -43,6 +44,17 @@ fi
 echo "--- the wheel's contents"
 "$work/tools/bin/python" -m zipfile -l "$wheel" | awk '{print $1}' | grep -E 'libgomp|\.so$' \
     || { echo "the wheel holds no extension modules" >&2; exit 1; }
+echo "--- the wheel's code: baseline x86-64 modules, and the AVX2 variant apart"
+"$work/tools/bin/python" -m zipfile -e "$wheel" "$work/unpacked"
+shopt -s nullglob
+for module in "$work"/unpacked/fastpool/*.so "$work"/unpacked/fastpool/_avx2/*.so; do
+    wide=$(objdump -d "$module" | grep -c '%ymm' || true)
+    case "$module" in
+        */_avx2/*) [ "$wide" -gt 0 ] || { echo "$module has no AVX2 code" >&2; exit 1; } ;;
+        *) [ "$wide" -eq 0 ] || { echo "$module uses AVX registers: not baseline" >&2; exit 1; } ;;
+    esac
+    echo "$(basename "$(dirname "$module")")/$(basename "$module"): $wide ymm instructions"
+done
 
 for numpy in "numpy==1.23.5" "numpy"; do
     echo "--- installed wheel with $numpy"
