@@ -85,13 +85,17 @@ class _Prepared:
     small arrays, where that work costs more than the pooling."""
 
     __slots__ = ("kernel", "in_view", "out_shape", "out_view", "dtype", "scratch", "statics",
-                 "banded", "one_band")
+                 "banded", "one_band", "serial")
 
     def __init__(self, kernel, x_view, result, view, scratch, statics, banded):
         self.kernel, self.dtype = _specialised(kernel, view.dtype), view.dtype
         self.in_view, self.out_shape, self.out_view = x_view.shape, result.shape, view.shape
         self.scratch, self.statics, self.banded = scratch, statics, banded
         self.one_band = self._band(1)  # (the common case for small arrays)
+        # The kernel's arguments after the views, where every call runs on one thread and
+        # needs no scratch: a tiny array's call, at its cheapest.
+        self.serial = (*statics, *self.one_band, 1) \
+            if not scratch and view.size < args.SERIAL_WORK_LIMIT else None
 
     def _band(self, threads):
         planes, depth, height, _ = self.out_view
@@ -107,9 +111,12 @@ class _Prepared:
 
     def __call__(self, x, num_threads):
         """A new result for ``x``, of the signature this call was prepared for."""
-        result = np.empty(self.out_shape, self.dtype)
-        self.run(x.reshape(self.in_view), result.reshape(self.out_view), num_threads)
-        return result
+        result = np.empty(self.out_view, self.dtype)
+        if self.serial is not None and num_threads is None:  # (any thread count gives one)
+            self.kernel(x.reshape(self.in_view), result, *self.serial)
+        else:
+            self.run(x.reshape(self.in_view), result, num_threads)
+        return result.reshape(self.out_shape)
 
 
 _KERNEL_TYPES = {np.dtype(t): name for t, name in [
