@@ -36,7 +36,7 @@ from cython.parallel cimport prange, threadid
 
 from fastpool._kernel_common cimport (Band, WindowRow, band_of, next_row, real, window_row,
                                       zero_around)
-from fastpool._tap_loops cimport fold_window, pad_plane
+from fastpool._tap_loops cimport SUM, fold_window, pad_plane
 
 
 cdef inline void forward_band(const real[:, :, :, ::1] x, real[:, :, :, ::1] out,
@@ -64,12 +64,12 @@ cdef inline void forward_band(const real[:, :, :, ::1] x, real[:, :, :, ::1] out
         if high > low:
             origin = &x[plane, wd[0, od], wh[0, oh], 0] + offset
             if block == 1:
-                fold_window(result, origin, False, low, high, stride, wd[1, od],
+                fold_window(result, origin, SUM, low, high, stride, wd[1, od],
                             wh[1, oh], ww[1, low], dd * in_h * in_w, dh * in_w, dw,
                             True, 0)
             else:  # channels-last: a contiguous run of channels per column
                 for b in range(low // block, high // block):
-                    fold_window(result + b * block, origin + b * stride, False, 0,
+                    fold_window(result + b * block, origin + b * stride, SUM, 0,
                                 block, 1, wd[1, od], wh[1, oh], ww[1, low],
                                 dd * in_h * in_w, dh * in_w, dw, True, 0)
         if high > low:  # interior windows are whole: one divisor for the row
@@ -130,7 +130,7 @@ def forward_plane(const real[:, :, :, ::1] x, real[:, :, :, ::1] out, real[:, ::
             source, total = &padded[t, 0], &totals[t, 0]
             pad_plane(source, &x[plane, 0, 0, 0], x.shape[2], x.shape[3], top, left, rows,
                       pitch, 0)
-            fold_window(total, source, False, 0, count, 1, 1, kernel_h, kernel_w, 0, pitch, 1,
+            fold_window(total, source, SUM, 0, count, 1, 1, kernel_h, kernel_w, 0, pitch, 1,
                         True, 0)
             for oh in range(out_h):
                 result, divisor_h = &out[plane, 0, oh, 0], scale * wh[2, oh]
@@ -184,7 +184,7 @@ def backward_plane(const real[:, :, :, ::1] grad_output, real[:, :, :, ::1] grad
                 divide_row(share + (oh + kernel_h - 1 - top) * pitch + kernel_w - 1 - left,
                            &grad_output[plane, 0, oh, 0], scale * wh[2, oh], &ww[2, 0], low,
                            high, out_w)
-            fold_window(total, share, False, 0, count, 1, 1, kernel_h, kernel_w, 0, pitch, 1,
+            fold_window(total, share, SUM, 0, count, 1, 1, kernel_h, kernel_w, 0, pitch, 1,
                         True, 0)
             for h in range(in_h):
                 for w in range(in_w):
@@ -318,7 +318,7 @@ def backward(const real[:, :, :, ::1] grad_output, real[:, :, :, ::1] grad_input
                     for oh in range(ch[0, h], ch[1, h]):
                         divide_row(share + kernel - 1, &grad_output[plane, od, oh, 0],
                                    scale * wd[2, od] * wh[2, oh], &ww[2, 0], low, high, out_w)
-                        fold_window(result, share - offset, False, 0, in_w, 1, 1, 1, kernel,
+                        fold_window(result, share - offset, SUM, 0, in_w, 1, 1, 1, kernel,
                                     0, 0, 1, False, 0)
                 first_edge, end_edge = 0, in_w
             # Inner inputs [inner_low, inner_high) lie in interior windows only: each covering

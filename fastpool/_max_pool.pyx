@@ -27,7 +27,9 @@ maxima once into a per-thread cache and combines them down each output row; meet
 order and each row's taps in order, it picks the same winner as the row-major scan.
 ``forward_plane`` (stride 1, no indices, small planes) does the same a plane at a time, on a
 padded copy, each pass over the whole flattened plane. Without indices, passes take NaN apart
-(see ``_tap_loops``) and the value is the row-major scan's, bit for bit.
+(see ``_tap_loops``) and the value is the row-major scan's, bit for bit; where the kernel
+copies its input (a row, a plane) it notes whether the copy holds NaN, and passes over taps
+that hold none skip that bookkeeping.
 Backward is a scatter split into tasks that each own a band of input rows of one plane: a task
 zeroes its band, then walks, in row-major order, the outputs whose windows can reach the band
 and adds each gradient to its winner when the winner lies in the band. Bands are disjoint, so
@@ -46,7 +48,8 @@ from libc.stdint cimport INT32_MAX, int32_t, int64_t, uint8_t, uint64_t
 
 from fastpool._kernel_common cimport (Band, WindowRow, band_of, next_row, pooled, real,
                                       window_row, zero_around)
-from fastpool._tap_loops cimport fold_pass, fold_window, pad_plane, pad_row
+from fastpool._tap_loops cimport (MAX, MAX_OF_NUMBERS, Fold, fold_pass, fold_window,
+                                  pad_plane, pad_row)
 
 ctypedef fused recorded_index:  # what forward writes
     int64_t
@@ -131,11 +134,11 @@ cdef inline void forward_band(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1]
         elif td * th > 0:  # (else every output is scanned as an edge, below)
             origin = &x[plane, wd[0, od], wh[0, oh], 0] + offset
             if block == 1:
-                fold_window(best, origin, True, low, high, stride, td, th, tw,
+                fold_window(best, origin, MAX, low, high, stride, td, th, tw,
                             dd * in_h * in_w, dh * in_w, dw, True, lowest)
             else:  # channels-last: a contiguous run of channels per column
                 for b in range(low // block, high // block):
-                    fold_window(best + b * block, origin + b * stride, True, 0, block, 1,
+                    fold_window(best + b * block, origin + b * stride, MAX, 0, block, 1,
                                 td, th, tw, dd * in_h * in_w, dh * in_w, dw, True,
                                 lowest)
         # With indices, tap by tap, recording ranks; the flat offset of each interior tap
@@ -236,15 +239,16 @@ def forward_plane(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] out,
     cdef pooled* source
     cdef pooled* across
     cdef pooled* down
+    cdef Fold fold
     with nogil:
         for plane in prange(out.shape[0], num_threads=num_threads, schedule="static"):
             t = threadid()
             source, across, down = &padded[t, 0], &row_maxima[t, 0], &maxima[t, 0]
-            pad_plane(source, &x[plane, 0, 0, 0], x.shape[2], x.shape[3], top, left, rows,
-                      pitch, lowest)
-            fold_window(across, source, True, 0, row_count, 1, 1, 1, kernel_w, 0, 0, dw, True,
+            fold = MAX if pad_plane(source, &x[plane, 0, 0, 0], x.shape[2], x.shape[3], top,
+                                    left, rows, pitch, lowest) else MAX_OF_NUMBERS
+            fold_window(across, source, fold, 0, row_count, 1, 1, 1, kernel_w, 0, 0, dw, True,
                         lowest)
-            fold_window(down, across, True, 0, count, 1, 1, kernel_h, 1, 0, dh * pitch, 0, True,
+            fold_window(down, across, fold, 0, count, 1, 1, kernel_h, 1, 0, dh * pitch, 0, True,
                         lowest)
             for oh in range(out_h):
                 for ow in range(out_w):
@@ -280,9 +284,10 @@ def forward_by_rows(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] out,
     per-thread cache and combined down each output row's window rows. Input row (d, h) is
     cached in slot slot_d[d] + slot_h[h] = (d % span_d) * span_h + h % span_h, where a window
     spans at most span_d by span_h rows, so its rows never evict each other
-    (``row_keys[t, slot]`` names the row a slot holds). Without indices a row's maxima are
-    taken from a copy of it padded with ``lowest`` (``padded[t]``): padding can tie the
-    maximum only where every tap is ``lowest``, so the value is the same.
+    (``row_keys[t, slot]`` names the row a slot holds: 2 * its key, + 1 if it holds NaN).
+    Without indices a row's maxima are taken from a copy of it padded with ``lowest``
+    (``padded[t]``): padding can tie the maximum only where every tap is ``lowest``, so the
+    value is the same; copying notes NaN, and rows without any skip the NaN bookkeeping.
     A window's row maxima meet in row order and each row's taps in column order, so the winner
     is the row-major scan's: the first maximum, or the last NaN."""
     cdef Py_ssize_t out_d = out.shape[1], out_h = out.shape[2], out_w = out.shape[3]
@@ -293,7 +298,8 @@ def forward_by_rows(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] out,
     cdef Band band
     cdef Py_ssize_t row, plane, od, oh, ow, jd, jh, jw, j, d, h, t, key, slot, rows, code
     cdef Py_ssize_t pending
-    cdef bint fresh
+    cdef bint fresh, unordered
+    cdef Fold fold
     cdef const pooled* source
     cdef pooled* best
     cdef pooled* values
@@ -318,7 +324,8 @@ def forward_by_rows(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] out,
                         best[ow] = lowest
                         winner[ow] = first_taps[ow]
                 r0 = r1 = r2 = best
-                pending, fresh = 0, True  # rows queued; whether no pass has run yet
+                # rows queued; whether one holds NaN; whether no pass has run yet
+                pending, unordered, fresh = 0, False, True
                 for j in range(rows):
                     jd = 0 if wd[1, od] == 1 else j // wh[1, oh]
                     jh = j - jd * wh[1, oh]
@@ -326,8 +333,8 @@ def forward_by_rows(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] out,
                     key = (plane * in_d + d) * in_h + h
                     slot = slot_d[d] + slot_h[h]
                     values, taps = &row_values[t, slot * width], &row_taps[t, slot * width]
-                    if row_keys[t, slot] != key:  # not cached: compute this row's maxima
-                        row_keys[t, slot] = key
+                    if row_keys[t, slot] >> 1 != key:  # not cached: compute this row's maxima
+                        row_keys[t, slot] = 2 * key
                         if store_indices:
                             source = &x[plane, d, h, 0] + offset
                             for ow in range(out_w):  # an all-lowest window keeps its first tap
@@ -337,15 +344,20 @@ def forward_by_rows(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] out,
                                 take_ranked_row(values, taps, source + jw * dw, tap_ranges[0, jw],
                                                 tap_ranges[1, jw], stride, <int>jw)
                         else:  # on a copy padded with ``lowest``: whole windows, four taps a pass
-                            pad_row(&padded[t, 0], &x[plane, d, h, 0], in_w, offset,
-                                    padded.shape[1], lowest)
-                            fold_window(values, &padded[t, 0], True, 0, out_w, stride, 1, 1,
+                            fold = MAX_OF_NUMBERS
+                            if pad_row(&padded[t, 0], &x[plane, d, h, 0], in_w, offset,
+                                       padded.shape[1], lowest):
+                                fold, row_keys[t, slot] = MAX, 2 * key + 1
+                            fold_window(values, &padded[t, 0], fold, 0, out_w, stride, 1, 1,
                                         kernel_w, 0, 0, dw, True, lowest)
+                    unordered = unordered | (row_keys[t, slot] & 1)
                     if store_indices:
                         take_coded(best, winner, values, taps, out_w, <int>(j << 16))
                     elif pending == 3:  # four rows per pass
-                        fold_pass(best, r0, r1, r2, values, 4, True, 0, out_w, 1, fresh, lowest)
-                        pending, fresh = 0, False
+                        fold_pass(best, r0, r1, r2, values, 4,
+                                  MAX if unordered else MAX_OF_NUMBERS, 0, out_w, 1, fresh,
+                                  lowest)
+                        pending, fresh, unordered = 0, False, False
                     else:
                         if pending == 0:
                             r0 = values
@@ -356,7 +368,8 @@ def forward_by_rows(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] out,
                         pending = pending + 1
                 if not store_indices:
                     if pending:
-                        fold_pass(best, r0, r1, r2, r2, <int>pending, True, 0, out_w, 1, fresh,
+                        fold_pass(best, r0, r1, r2, r2, <int>pending,
+                                  MAX if unordered else MAX_OF_NUMBERS, 0, out_w, 1, fresh,
                                   lowest)
                     elif fresh:  # a window without rows
                         for ow in range(out_w):

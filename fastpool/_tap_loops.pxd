@@ -4,16 +4,26 @@
 # running values in registers; each output still meets its taps in the order given, so sums
 # and tie/NaN rules come out exactly as tap-by-tap loops would give them. A "fresh" pass
 # starts each output from ``start`` (0, or max's lowest value) instead of reading it.
+#
+# The fold is one of ``Fold``: SUM; MAX, PyTorch's max (a tap wins if greater or NaN); or
+# MAX_OF_NUMBERS, the same max over taps known to hold no NaN (where the caller has copied
+# them and looked), which skips noting NaN taps (measured: a fifth of the ResNet stem's and
+# SPPF's time). A NaN already in ``result`` stays under either max: no number is greater.
 
 from fastpool._kernel_common cimport pooled
 
 
+cdef enum Fold:
+    SUM
+    MAX
+    MAX_OF_NUMBERS
+
+
 cdef inline void fold_fused(pooled* result, const pooled* a, const pooled* b, const pooled* c,
-                            const pooled* d, int count, bint maximum, Py_ssize_t low,
+                            const pooled* d, int count, Fold fold, Py_ssize_t low,
                             Py_ssize_t high, Py_ssize_t stride, bint fresh,
                             pooled start) noexcept nogil:
-    """Fold the first ``count`` (1 to 4) of the taps a, b, c, d [o * stride], in that order:
-    sums, or (``maximum``) PyTorch's max, where a tap wins if greater or NaN."""
+    """Fold the first ``count`` (1 to 4) of the taps a, b, c, d [o * stride], in that order."""
     cdef Py_ssize_t o
     cdef pooled m, v
     cdef bint unordered = False, seen = False
@@ -23,32 +33,32 @@ cdef inline void fold_fused(pooled* result, const pooled* a, const pooled* b, co
     for o in range(low, high):
         m = start if fresh else result[o]
         v = a[o * stride]
-        if maximum:
-            m = v if v > m else m
-            seen = v != v
-        else:
+        if fold == SUM:
             m = m + v
+        else:
+            m = v if v > m else m
+            seen = fold == MAX and v != v
         if count > 1:
             v = b[o * stride]
-            if maximum:
-                m = v if v > m else m
-                seen = seen | (v != v)
-            else:
+            if fold == SUM:
                 m = m + v
+            else:
+                m = v if v > m else m
+                seen = seen | (fold == MAX and v != v)
         if count > 2:
             v = c[o * stride]
-            if maximum:
-                m = v if v > m else m
-                seen = seen | (v != v)
-            else:
+            if fold == SUM:
                 m = m + v
+            else:
+                m = v if v > m else m
+                seen = seen | (fold == MAX and v != v)
         if count > 3:
             v = d[o * stride]
-            if maximum:
-                m = v if v > m else m
-                seen = seen | (v != v)
-            else:
+            if fold == SUM:
                 m = m + v
+            else:
+                m = v if v > m else m
+                seen = seen | (fold == MAX and v != v)
         result[o] = m
         unordered = unordered | seen
     if unordered:  # a NaN tap beats everything before it: the last one is the maximum
@@ -64,42 +74,47 @@ cdef inline void fold_fused(pooled* result, const pooled* a, const pooled* b, co
 
 
 cdef inline void fold_counted(pooled* result, const pooled* a, const pooled* b,
-                              const pooled* c, const pooled* d, int count, bint maximum,
+                              const pooled* c, const pooled* d, int count, Fold fold,
                               Py_ssize_t low, Py_ssize_t high, Py_ssize_t stride, bint fresh,
                               pooled start) noexcept nogil:
     if count == 4:
-        fold_fused(result, a, b, c, d, 4, maximum, low, high, stride, fresh, start)
+        fold_fused(result, a, b, c, d, 4, fold, low, high, stride, fresh, start)
     elif count == 3:
-        fold_fused(result, a, b, c, d, 3, maximum, low, high, stride, fresh, start)
+        fold_fused(result, a, b, c, d, 3, fold, low, high, stride, fresh, start)
     elif count == 2:
-        fold_fused(result, a, b, c, d, 2, maximum, low, high, stride, fresh, start)
+        fold_fused(result, a, b, c, d, 2, fold, low, high, stride, fresh, start)
     else:
-        fold_fused(result, a, b, c, d, 1, maximum, low, high, stride, fresh, start)
+        fold_fused(result, a, b, c, d, 1, fold, low, high, stride, fresh, start)
 
 
 cdef inline void fold_pass(pooled* result, const pooled* a, const pooled* b, const pooled* c,
-                           const pooled* d, int count, bint maximum, Py_ssize_t low,
+                           const pooled* d, int count, Fold fold, Py_ssize_t low,
                            Py_ssize_t high, Py_ssize_t stride, bint fresh,
                            pooled start) noexcept nogil:
-    # Literal strides, counts and operations become constants once fold_fused is inlined:
-    # each combination is its own vectorised loop, with packed loads for strides 1 and 2.
-    if maximum:
-        if stride == 1:
-            fold_counted(result, a, b, c, d, count, True, low, high, 1, fresh, start)
-        elif stride == 2:
-            fold_counted(result, a, b, c, d, count, True, low, high, 2, fresh, start)
-        else:
-            fold_counted(result, a, b, c, d, count, True, low, high, stride, fresh, start)
-    elif stride == 1:
-        fold_counted(result, a, b, c, d, count, False, low, high, 1, fresh, start)
-    elif stride == 2:
-        fold_counted(result, a, b, c, d, count, False, low, high, 2, fresh, start)
+    # Literal folds, strides and counts become constants once fold_fused is inlined: each
+    # combination is its own vectorised loop, with packed loads for strides 1 and 2.
+    if fold == MAX:
+        fold_strided(result, a, b, c, d, count, MAX, low, high, stride, fresh, start)
+    elif fold == MAX_OF_NUMBERS:
+        fold_strided(result, a, b, c, d, count, MAX_OF_NUMBERS, low, high, stride, fresh, start)
     else:
-        fold_counted(result, a, b, c, d, count, False, low, high, stride, fresh, start)
+        fold_strided(result, a, b, c, d, count, SUM, low, high, stride, fresh, start)
+
+
+cdef inline void fold_strided(pooled* result, const pooled* a, const pooled* b,
+                              const pooled* c, const pooled* d, int count, Fold fold,
+                              Py_ssize_t low, Py_ssize_t high, Py_ssize_t stride, bint fresh,
+                              pooled start) noexcept nogil:
+    if stride == 1:
+        fold_counted(result, a, b, c, d, count, fold, low, high, 1, fresh, start)
+    elif stride == 2:
+        fold_counted(result, a, b, c, d, count, fold, low, high, 2, fresh, start)
+    else:
+        fold_counted(result, a, b, c, d, count, fold, low, high, stride, fresh, start)
 
 
 cdef inline void fold_neighbours(pooled* result, const pooled* row, Py_ssize_t count,
-                                 bint maximum, Py_ssize_t low, Py_ssize_t high, bint fresh,
+                                 Fold fold, Py_ssize_t low, Py_ssize_t high, bint fresh,
                                  pooled start) noexcept nogil:
     """Fold the ``count`` (2 to 4) neighbouring taps row[o * 2 + j], j < count: one window
     row at stride 2."""
@@ -107,15 +122,15 @@ cdef inline void fold_neighbours(pooled* result, const pooled* row, Py_ssize_t c
     # compiler: two vector loads split into even and odd lanes, where taps through unrelated
     # pointers at stride 2 are gathered lane by lane (measured: the ResNet stem's row maxima).
     if count == 4:
-        fold_fused(result, row, row + 1, row + 2, row + 3, 4, maximum, low, high, 2, fresh,
+        fold_fused(result, row, row + 1, row + 2, row + 3, 4, fold, low, high, 2, fresh,
                    start)
     elif count == 3:
-        fold_fused(result, row, row + 1, row + 2, row, 3, maximum, low, high, 2, fresh, start)
+        fold_fused(result, row, row + 1, row + 2, row, 3, fold, low, high, 2, fresh, start)
     else:
-        fold_fused(result, row, row + 1, row, row, 2, maximum, low, high, 2, fresh, start)
+        fold_fused(result, row, row + 1, row, row, 2, fold, low, high, 2, fresh, start)
 
 
-cdef inline void fold_window(pooled* result, const pooled* origin, bint maximum,
+cdef inline void fold_window(pooled* result, const pooled* origin, Fold fold,
                              Py_ssize_t low, Py_ssize_t high, Py_ssize_t stride, Py_ssize_t td,
                              Py_ssize_t th, Py_ssize_t tw, Py_ssize_t step_d,
                              Py_ssize_t step_h, Py_ssize_t step_w, bint fresh,
@@ -124,17 +139,19 @@ cdef inline void fold_window(pooled* result, const pooled* origin, bint maximum,
     jh < th, jw < tw) in row-major order, four per pass: a whole window's taps. ``fresh``:
     start from ``start``, not from ``result``."""
     cdef const pooled* taps[4]
+    cdef const pooled* row
     cdef int count = 0
     cdef Py_ssize_t jd, jh, jw, o
     if stride == 2 and step_w == 1 and 2 <= tw <= 4 and td * th > 0:  # a pass per row
         for jd in range(td):
             for jh in range(th):
-                if maximum:
-                    fold_neighbours(result, origin + jd * step_d + jh * step_h, tw, True, low,
-                                    high, fresh, start)
+                row = origin + jd * step_d + jh * step_h
+                if fold == MAX:
+                    fold_neighbours(result, row, tw, MAX, low, high, fresh, start)
+                elif fold == MAX_OF_NUMBERS:
+                    fold_neighbours(result, row, tw, MAX_OF_NUMBERS, low, high, fresh, start)
                 else:
-                    fold_neighbours(result, origin + jd * step_d + jh * step_h, tw, False, low,
-                                    high, fresh, start)
+                    fold_neighbours(result, row, tw, SUM, low, high, fresh, start)
                 fresh = False
         return
     taps[0] = taps[1] = taps[2] = taps[3] = origin  # (a short last pass reads its first few)
@@ -144,40 +161,50 @@ cdef inline void fold_window(pooled* result, const pooled* origin, bint maximum,
                 taps[count] = origin + jd * step_d + jh * step_h + jw * step_w
                 count = count + 1
                 if count == 4:
-                    fold_pass(result, taps[0], taps[1], taps[2], taps[3], 4, maximum, low,
+                    fold_pass(result, taps[0], taps[1], taps[2], taps[3], 4, fold, low,
                               high, stride, fresh, start)
                     count, fresh = 0, False
     if count:
-        fold_pass(result, taps[0], taps[1], taps[2], taps[3], count, maximum, low, high,
+        fold_pass(result, taps[0], taps[1], taps[2], taps[3], count, fold, low, high,
                   stride, fresh, start)
     elif fresh:  # no taps at all
         for o in range(low, high):
             result[o] = start
 
 
-cdef inline void pad_row(pooled* target, const pooled* row, Py_ssize_t width, Py_ssize_t offset,
+cdef inline bint pad_row(pooled* target, const pooled* row, Py_ssize_t width, Py_ssize_t offset,
                          Py_ssize_t length, pooled fill) noexcept nogil:
     """target[i] = row[i + offset] where i + offset lies in [0, width), else ``fill``, for
-    i < length: a row with its padding, so that every window lies wholly inside it."""
+    i < length: a row with its padding, so that every window lies wholly inside it. Returns
+    whether the row's copied elements hold NaN."""
     cdef Py_ssize_t i, begin = min(max(-offset, 0), length)
     cdef Py_ssize_t end = min(max(width - offset, begin), length)
+    cdef pooled value
+    cdef bint unordered = False
     for i in range(begin):
         target[i] = fill
     for i in range(begin, end):
-        target[i] = row[i + offset]
+        value = row[i + offset]
+        target[i] = value
+        unordered = unordered | (value != value)
     for i in range(end, length):
         target[i] = fill
+    return unordered
 
 
-cdef inline void pad_plane(pooled* target, const pooled* plane, Py_ssize_t in_h,
+cdef inline bint pad_plane(pooled* target, const pooled* plane, Py_ssize_t in_h,
                            Py_ssize_t in_w, Py_ssize_t top, Py_ssize_t left, Py_ssize_t rows,
                            Py_ssize_t width, pooled fill) noexcept nogil:
     """A (rows, width) copy of a C-order (in_h, in_w) plane whose element (0, 0) lands at
-    (top, left), with ``fill`` everywhere else: a plane with its padding."""
+    (top, left), with ``fill`` everywhere else: a plane with its padding. Returns whether the
+    plane holds NaN."""
     cdef Py_ssize_t r, c
+    cdef bint unordered = False
     for r in range(rows):
         if 0 <= r - top < in_h:
-            pad_row(target + r * width, plane + (r - top) * in_w, in_w, -left, width, fill)
+            unordered = unordered | pad_row(target + r * width, plane + (r - top) * in_w, in_w,
+                                            -left, width, fill)
         else:
             for c in range(width):
                 target[r * width + c] = fill
+    return unordered
