@@ -16,11 +16,18 @@ cdef extern from *:
     #define FASTPOOL_HAVE_OPENMP 0
     static int omp_get_max_threads(void) { return 1; }
     #endif
-    #if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
-    /* (the compiler's runtime reads CPUID, and XGETBV for the OS's saving of AVX state) */
+    #if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
+    /* CPUID and XGETBV directly: __builtin_cpu_supports needs a runtime symbol (__cpu_model)
+       that Apple's toolchain does not provide, which would fail at import on x86-64 macOS. */
+    #include <cpuid.h>
     static int fastpool_cpu_has_avx2(void) {
-        __builtin_cpu_init();
-        return __builtin_cpu_supports("avx2") != 0;
+        unsigned int eax, ebx, ecx, edx, xcr0, xcr0_high;
+        if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx) || !(ecx & bit_OSXSAVE) || !(ecx & bit_AVX))
+            return 0;
+        __asm__ volatile ("xgetbv" : "=a"(xcr0), "=d"(xcr0_high) : "c"(0));
+        if ((xcr0 & 6) != 6)  /* the operating system saves the XMM and YMM registers */
+            return 0;
+        return __get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) && (ebx & bit_AVX2);
     }
     #else
     static int fastpool_cpu_has_avx2(void) { return 0; }

@@ -220,6 +220,11 @@ def test_the_avx2_kernels_give_the_baseline_kernels_bits(kind, nd, monkeypatch):
 
 def test_the_simd_setting_chooses_the_kernels():
     built = importlib.util.find_spec("fastpool._avx2._max_pool") is not None
+    if sys.platform.startswith("linux") and os.path.exists("/proc/cpuinfo"):
+        # the kernel's own reading of CPUID and of the state it saves
+        flags = next((line.split(":", 1)[1].split() for line in open("/proc/cpuinfo")
+                      if line.startswith("flags")), [])
+        assert _build_info.cpu_has_avx2() == ("avx2" in flags)
     if platform.machine().lower() in ("x86_64", "amd64") and sys.platform != "win32" \
             and os.environ.get("FASTPOOL_AVX2") != "0":
         assert built, "setup.py builds the AVX2 variant on x86-64"
