@@ -87,6 +87,12 @@ cdef inline void forward_band(const real[:, :, :, ::1] x, real[:, :, :, ::1] out
             result[ow] = total / <real>(divisor_dh * ww[2, ow])
 
 
+def plan_table(const Py_ssize_t[:, ::1] table):
+    """A plan's window table as this module's typed memoryview, which its kernels take
+    without a new buffer request (~0.1 us a table): prepared calls keep theirs so."""
+    return table
+
+
 def forward(const real[:, :, :, ::1] x, real[:, :, :, ::1] out,
             const Py_ssize_t[:, ::1] wd, const Py_ssize_t[:, ::1] wh,
             const Py_ssize_t[:, ::1] ww, Py_ssize_t dd, Py_ssize_t dh, Py_ssize_t dw,

@@ -8,6 +8,7 @@ and the adaptive functions share these code paths: lower dimensions are unit dim
 """
 
 import math
+import sys
 
 import numpy as np
 
@@ -90,6 +91,8 @@ class _Prepared:
     def __init__(self, kernel, x_view, result, view, scratch, statics, banded):
         self.kernel, self.dtype = _specialised(kernel, view.dtype), view.dtype
         self.in_view, self.out_shape, self.out_view = x_view.shape, result.shape, view.shape
+        table = sys.modules[kernel.__module__].plan_table  # (the statics' arrays are tables)
+        statics = tuple(table(s) if isinstance(s, np.ndarray) else s for s in statics)
         self.scratch, self.statics, self.banded = scratch, statics, banded
         self.one_band = self._band(1)  # (the common case for small arrays)
         # The kernel's arguments after the views, where every call runs on one thread and

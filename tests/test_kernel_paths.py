@@ -104,6 +104,8 @@ def test_repeated_calls_take_the_lean_path_and_give_the_same_results(name, kwarg
     # and it calls the kernel compiled for the dtype, not the fused one that dispatches
     assert prepared and all(call.kernel is not kernel for call in prepared for kernel in (
         _avg_pool.forward, _avg_pool.forward_plane, _max_pool.forward, _max_pool.forward_plane))
+    # and holds its window tables as its kernel module's memoryviews, not arrays to ask again
+    assert all(not isinstance(value, np.ndarray) for call in prepared for value in call.statics)
     x = x.astype(np.float32)
     # the same shape in another layout, dtype or byte order is not served the prepared call
     axis = x.ndim - nd - 1
