@@ -81,9 +81,10 @@ class _Prepared:
     """A forward kernel call prepared for one signature: the input's shape, strides and dtype
     and the normalised pooling arguments. It holds everything a call needs besides the data
     (views, output shape, plan tables, scratch sizes). The full path builds one and runs it;
-    for a plain call (a new output, an input that is C-contiguous, native, not float16) it is
+    for a plain call (no indices, an input that is C-contiguous, native, not float16) it is
     kept, so that repeated calls skip validation, planning and layout work: the lean path for
-    small arrays, where that work costs more than the pooling."""
+    small arrays, where that work costs more than the pooling. It serves calls into a new
+    array and into an ``out=`` array that is exactly the one it would make."""
 
     __slots__ = ("kernel", "in_view", "out_shape", "out_view", "dtype", "scratch", "statics",
                  "banded", "one_band", "serial")
@@ -112,14 +113,23 @@ class _Prepared:
             if self.scratch else ()
         self.kernel(x_view, view, *scratch, *self.statics, *band, threads)
 
-    def __call__(self, x, num_threads):
-        """A new result for ``x``, of the signature this call was prepared for."""
-        result = np.empty(self.out_view, self.dtype)
+    def takes(self, out, x):
+        """Whether ``out`` is exactly what this call writes, as ``args.output_array`` checks
+        it: otherwise the full path says what is wrong with it."""
+        return (type(out) is np.ndarray and out.shape == self.out_shape
+                and out.dtype == self.dtype and out.flags.c_contiguous and out.flags.writeable
+                and not np.may_share_memory(out, x))
+
+    def __call__(self, x, num_threads, out=None):
+        """The result for ``x``, of the signature this call was prepared for: a new array,
+        or ``out`` (which ``takes`` accepted)."""
+        result = np.empty(self.out_view, self.dtype) if out is None else \
+            out.reshape(self.out_view)
         if self.serial is not None and num_threads is None:  # (any thread count gives one)
             self.kernel(x.reshape(self.in_view), result, *self.serial)
         else:
             self.run(x.reshape(self.in_view), result, num_threads)
-        return result.reshape(self.out_shape)
+        return result.reshape(self.out_shape) if out is None else out
 
 
 _KERNEL_TYPES = {np.dtype(t): name for t, name in [
@@ -333,9 +343,9 @@ def _avg_pool_nd(nd, x, kernel_size, stride, padding, ceil_mode, count_include_p
                  divisor_override, out, num_threads):
     arguments = args.avg_arguments(nd, kernel_size, stride, padding, ceil_mode,
                                    count_include_pad, divisor_override)
-    prepared = _prepared("avg", nd, arguments, x) if out is None else None
-    if prepared is not None:
-        return prepared(x, num_threads)
+    prepared = _prepared("avg", nd, arguments, x)
+    if prepared is not None and (out is None or prepared.takes(out, x)):
+        return prepared(x, num_threads, out)
     return _avg_forward(x, nd, lambda spatial, channels: args.pool_plan(
         spatial, *arguments, channels=channels), out, num_threads, ("avg", nd, arguments))
 
@@ -353,10 +363,10 @@ def _avg_pool_backward_nd(nd, grad_output, input_shape, kernel_size, stride, pad
 def _max_pool_nd(nd, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices, out,
                  num_threads):
     arguments = args.max_arguments(nd, kernel_size, stride, padding, dilation, ceil_mode)
-    plain = out is None and return_indices is False
+    plain = return_indices is False
     prepared = _prepared("max", nd, arguments, x) if plain else None
-    if prepared is not None:
-        return prepared(x, num_threads)
+    if prepared is not None and (out is None or prepared.takes(out, x)):
+        return prepared(x, num_threads, out)
     return _max_forward(x, nd, lambda spatial, channels: args.pool_plan(
         spatial, *arguments, channels=channels), return_indices, out, num_threads,
         ("max", nd, arguments) if plain else None)

@@ -123,6 +123,44 @@ def test_repeated_calls_take_the_lean_path_and_give_the_same_results(name, kwarg
         function(x, **{**kwargs, "ceil_mode": 1})
 
 
+@pytest.mark.parametrize("name, kwargs", PREPARED_CALLS)
+def test_repeated_calls_into_out_take_the_lean_path_and_check_out(name, kwargs):
+    nd = int(name[-2])
+    x = np.random.default_rng(7).standard_normal((2, 3) + (6, 7, 9)[3 - nd:])
+    function = getattr(fastpool, name)
+    expected = function(x, **kwargs)  # prepares the call
+    served = []
+    prepared_call = functional._Prepared.__call__
+
+    def spy(self, *a):
+        served.append(self)
+        return prepared_call(self, *a)
+    out = np.full_like(expected, np.nan)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(functional._Prepared, "__call__", spy)
+        for threads in (None, 2):
+            assert function(x, **kwargs, out=out, num_threads=threads) is out
+            np.testing.assert_array_equal(out, expected)
+        assert len(served) == 2
+        # an out that is not exactly the array the call writes is refused as on the full path
+        bad = [(np.empty(expected.shape[:-1] + (expected.shape[-1] + 1,)), ValueError, "shape"),
+               (expected.astype(np.float32), TypeError, "dtype"),
+               (np.asfortranarray(np.empty_like(expected)), ValueError, "C-contiguous"),
+               (np.empty_like(expected).tolist(), TypeError, "ndarray")]
+        read_only = np.empty_like(expected)
+        read_only.flags.writeable = False
+        bad.append((read_only, ValueError, "read-only"))
+        shared = np.empty(x.size + expected.size)  # an input and an out sharing an element
+        y = shared[:x.size].reshape(x.shape)
+        y[...] = x
+        bad.append((shared[x.size - 1:][:expected.size].reshape(expected.shape), ValueError,
+                    "overlaps"))
+        for wrong, error, message in bad:
+            with pytest.raises(error, match=message):
+                function(y, **kwargs, out=wrong)
+        assert len(served) == 2
+
+
 DISJOINT = [  # windows that share no input: backward writes each input once
     ("max_pool2d", dict(kernel_size=2)),
     ("max_pool2d", dict(kernel_size=2, stride=3, padding=1)),  # gaps, clipped edges
