@@ -1,0 +1,35 @@
+"""The benchmark users run (``python -m fastpool.bench``): it runs, and reports what it says."""
+
+import pytest
+
+from fastpool import bench
+
+
+def test_quick_benchmark_reports_every_case_with_its_roof(capsys):
+    bench.main(["--quick", "--no-reference", "--threads", "1"])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("float32 unless marked; 1 threads")
+    assert lines[1].split() == ["case", "shape", "fastpool", "out=", "%", "roof", "NumPy",
+                                "PyTorch", "oneDNN"]
+    for case, line in zip(bench.QUICK_CASES, lines[2:]):
+        assert line.startswith(case.label)
+        new, reused, roof = line[62:].split()[:3]
+        assert new.endswith("ms") and reused.endswith("ms") and roof.endswith("%")
+        assert float(new[:-2]) > 0 and float(reused[:-2]) > 0 and float(roof[:-1]) > 0
+
+
+def test_rows_time_new_and_reused_outputs_against_the_roof():
+    case = bench.QUICK_CASES[-1]._replace(shape=(2, 8, 16, 16))  # a backward case
+    rows = bench._run([case], repeats=2, reference_repeats=1, threads=1)
+    row = rows[0]
+    assert row.case is case
+    assert all(t > 0 for t in (row.seconds, row.reused, row.roof, row.reference))
+
+
+def test_plot_draws_the_comparison(tmp_path):
+    pytest.importorskip("matplotlib")
+    case = bench.QUICK_CASES[0]._replace(shape=(1, 4, 16, 16))
+    rows = bench._run([case], repeats=1, reference_repeats=0, threads=1)
+    path = tmp_path / "bench.png"
+    bench._plot(rows, path)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
