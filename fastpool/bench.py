@@ -278,7 +278,7 @@ def _plot(rows, path):
 
     labels = [r.case.label for r in rows]
     series = {"fastpool (out=)": [100 * r.roof / r.reused for r in rows],
-              "fastpool": [100 * r.roof / r.seconds for r in rows],
+              "fastpool (new array)": [100 * r.roof / r.seconds for r in rows],
               "PyTorch (native)": [100 * r.roof / r.torch for r in rows],
               "oneDNN (blocked layout)": [100 * r.roof / r.onednn for r in rows]}
     figure, axes = plt.subplots(figsize=(11, 0.4 * len(rows) + 1.5))
