@@ -45,6 +45,19 @@ cdef inline void next_row(Py_ssize_t* d, Py_ssize_t* h, Py_ssize_t height) noexc
         d[0], h[0] = d[0] + 1, 0
 
 
+cdef inline Py_ssize_t alike_rows(const Py_ssize_t[:, ::1] wh, Py_ssize_t oh,
+                                  Py_ssize_t count, Py_ssize_t* step) noexcept nogil:
+    """How many output rows from ``oh`` on (at most ``count``) have windows alike along H:
+    as many taps, starting ``step`` input rows apart, so that one fold serves them all (a run
+    of interior rows)."""
+    cdef Py_ssize_t n = 1
+    step[0] = wh[0, oh + 1] - wh[0, oh] if count > 1 else 0
+    while (n < count and wh[1, oh + n] == wh[1, oh]
+           and wh[0, oh + n] - wh[0, oh + n - 1] == step[0]):
+        n = n + 1
+    return n
+
+
 # Backward where windows do not overlap (each input index lies in at most one window's span
 # along every dimension, and no window is empty): input row (d, h) is tap row (jd, jh) of the
 # windows of at most one output row (od, oh); od = -1 when it is a tap row of none (outside

@@ -19,9 +19,10 @@ its last NaN, and an all -inf window gives -inf with its first tap.
 
 Parallelism: forward is a prange over bands of one plane's output rows, so each output is
 written by one thread. ``forward`` runs the interior of each row (windows wholly inside the
-input) over contiguous outputs, several taps per vectorised pass (``_tap_loops``); with
-indices, tap by tap and branch-free, keeping winners' ranks in the calling thread's row of a
-caller-allocated scratch array. Clipped edge windows are scanned one by one.
+input) over contiguous outputs, several taps per vectorised pass (``_tap_loops``), a run of
+rows alike in their windows per call; with indices, tap by tap and branch-free, keeping
+winners' ranks in the calling thread's row of a caller-allocated scratch array. Clipped edge
+windows are scanned one by one.
 ``forward_by_rows``, for windows whose rows overlap, computes each input row's W-window
 maxima once into a per-thread cache and combines them down each output row; meeting rows in
 order and each row's taps in order, it picks the same winner as the row-major scan.
@@ -46,10 +47,10 @@ index keeps the later value). Kernels trust validated input, release the GIL, ne
 from cython.parallel cimport prange, threadid
 from libc.stdint cimport INT32_MAX, int32_t, int64_t, uint8_t, uint64_t
 
-from fastpool._kernel_common cimport (Band, WindowRow, band_of, next_row, pooled, real,
-                                      window_row, zero_around)
-from fastpool._tap_loops cimport (MAX, MAX_OF_NUMBERS, Fold, fold_pass, fold_window,
-                                  pad_plane, pad_row)
+from fastpool._kernel_common cimport (Band, WindowRow, alike_rows, band_of, next_row, pooled,
+                                      real, window_row, zero_around)
+from fastpool._tap_loops cimport (MAX, MAX_OF_NUMBERS, Fold, fold_pass, fold_rows,
+                                  fold_window, pad_plane, pad_row)
 
 ctypedef fused recorded_index:  # what forward writes
     int64_t
@@ -112,7 +113,7 @@ cdef inline void forward_band(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1]
     cdef Py_ssize_t in_h = x.shape[2], in_w = x.shape[3]
     cdef Py_ssize_t row, plane = band.plane, od = band.d, oh = band.h
     cdef Py_ssize_t ow, jd, jh, jw, td, th, tw, b, rank, winner
-    cdef Py_ssize_t interior, edge
+    cdef Py_ssize_t interior, edge, run, step, folded = 0
     cdef const pooled* source
     cdef const pooled* origin
     cdef pooled* best
@@ -121,6 +122,7 @@ cdef inline void forward_band(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1]
     cdef pooled value
     for row in range(band.first, band.end):
         next_row(&od, &oh, out_h)
+        folded = folded - 1  # rows whose interior a fold has written already, this one on
         td, th = wd[1, od], wh[1, oh]
         best = &out[plane, od, oh, 0]
         ranks = &scratch[threadid(), 0] if store_indices else NULL
@@ -131,11 +133,13 @@ cdef inline void forward_band(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1]
             for ow in range(low, high):
                 best[ow] = lowest
                 ranks[ow] = 0
-        elif td * th > 0:  # (else every output is scanned as an edge, below)
+        elif td * th > 0 and folded <= 0:  # (else every output is scanned as an edge, below)
             origin = &x[plane, wd[0, od], wh[0, oh], 0] + offset
-            if block == 1:
-                fold_window(best, origin, MAX, low, high, stride, td, th, tw,
-                            dd * in_h * in_w, dh * in_w, dw, True, lowest)
+            if block == 1:  # the interiors of the rows alike to this one, in one call
+                run = alike_rows(wh, oh, min(band.end - row, out_h - oh), &step)
+                fold_rows(best, origin, MAX, low, high, stride, td, th, tw,
+                          dd * in_h * in_w, dh * in_w, dw, lowest, run, out_w, step * in_w)
+                folded = run
             else:  # channels-last: a contiguous run of channels per column
                 for b in range(low // block, high // block):
                     fold_window(best + b * block, origin + b * stride, MAX, 0, block, 1,
