@@ -24,12 +24,14 @@ from cases import pool_cases
 STRIDE_ONE = [
     ("avg_pool2d", dict(kernel_size=3, stride=1, padding=1, count_include_pad=False)),
     ("avg_pool2d", dict(kernel_size=(2, 4), stride=1, padding=(1, 2), ceil_mode=True)),
-    ("avg_pool2d", dict(kernel_size=2, stride=1, divisor_override=3)),
+    ("avg_pool2d", dict(kernel_size=2, stride=1, divisor_override=3)),  # (folded in place)
     ("avg_pool1d", dict(kernel_size=4, stride=1, padding=2, count_include_pad=False)),
     ("max_pool2d", dict(kernel_size=5, stride=1, padding=2)),
     ("max_pool2d", dict(kernel_size=(3, 2), stride=1, dilation=(2, 3), padding=1,
                         ceil_mode=True)),
     ("max_pool1d", dict(kernel_size=3, stride=1, dilation=2, padding=2)),
+    ("avg_pool2d", dict(kernel_size=(2, 3), stride=1, padding=(0, 1))),
+    ("avg_pool1d", dict(kernel_size=3, stride=1)),  # (folded in place)
 ]
 
 
