@@ -626,6 +626,28 @@ cdef inline bint valid_index(any_index recorded, Py_ssize_t od, Py_ssize_t oh, P
                 and is_tap(d, wd, od, dd))
 
 
+cdef inline Py_ssize_t count_missed(const any_index* recorded, Py_ssize_t low,
+                                    Py_ssize_t high, Py_ssize_t stride, Py_ssize_t first,
+                                    Py_ssize_t taps, int rows, Py_ssize_t step) noexcept nogil:
+    """``count_invalid_interior`` for windows of ``rows`` (a literal, 1 to 4) tap rows
+    ``step`` apart, in one loop: no scratch rows to write and read again."""
+    cdef Py_ssize_t ow, bad = 0
+    cdef uint64_t wide = 0
+    cdef unsigned int key, hit
+    for ow in range(low, high):
+        wide = wide | (<uint64_t>recorded[ow] >> 31)
+        key = <unsigned int>recorded[ow] - <unsigned int>(ow * stride) - <unsigned int>first
+        hit = key < <unsigned int>taps
+        if rows > 1:
+            hit = hit | (key - <unsigned int>step < <unsigned int>taps)
+        if rows > 2:
+            hit = hit | (key - <unsigned int>(2 * step) < <unsigned int>taps)
+        if rows > 3:
+            hit = hit | (key - <unsigned int>(3 * step) < <unsigned int>taps)
+        bad = bad + (hit == 0)
+    return 1 if wide else bad
+
+
 cdef inline Py_ssize_t count_invalid_interior(const any_index* recorded, int* narrow, int* hit,
                                               Py_ssize_t low, Py_ssize_t high,
                                               Py_ssize_t stride, Py_ssize_t first,
@@ -642,6 +664,16 @@ cdef inline Py_ssize_t count_invalid_interior(const any_index* recorded, int* na
     cdef Py_ssize_t ow, jd, jh, bad = 0
     cdef uint64_t wide = 0
     cdef unsigned int start
+    # (literal row counts: one vectorised loop; measured on the ResNet stem's 3x3 windows)
+    if td * th == 1:
+        return count_missed(recorded, low, high, stride, first, taps, 1, 0)
+    elif td * th == 2:
+        return count_missed(recorded, low, high, stride, first, taps, 2,
+                            step_h if th == 2 else step_d)
+    elif td == 1 and th == 3:
+        return count_missed(recorded, low, high, stride, first, taps, 3, step_h)
+    elif td == 1 and th == 4:
+        return count_missed(recorded, low, high, stride, first, taps, 4, step_h)
     for ow in range(low, high):  # narrow[ow]: the index less its window's first column
         wide = wide | (<uint64_t>recorded[ow] >> 31)
         narrow[ow] = <int>(<unsigned int>recorded[ow] - <unsigned int>(ow * stride))

@@ -236,6 +236,36 @@ def test_an_index_off_its_window_is_found_wherever_it_points(shift, where, chann
         fastpool.max_pool2d_backward(np.ones_like(y), indices, x.shape, **kwargs)
 
 
+@pytest.mark.parametrize("name, shape, kwargs, beyond", [
+    ("max_pool1d", (2, 3, 17), dict(kernel_size=3, stride=2), 3),                # 1 tap row
+    ("max_pool2d", (2, 3, 13, 11), dict(kernel_size=(4, 3), stride=1, padding=1), 4 * 11),
+    ("max_pool3d", (1, 2, 6, 5, 9), dict(kernel_size=(2, 1, 2), stride=2), 2 * 5 * 9),
+    ("max_pool3d", (1, 2, 6, 5, 9), dict(kernel_size=2, stride=(1, 2, 2)), 2 * 5 * 9),
+])
+@pytest.mark.parametrize("shift", [0, -1, 2**32])
+def test_an_index_past_its_windows_rows_is_found(name, shape, kwargs, beyond, shift):
+    """Windows of 1 to 4 tap rows (one loop of 32-bit lanes each) and of depth and height
+    (the general check): an index naming the element just past the window's last tap row
+    (``beyond`` its first tap), or the one before its first tap, or a tap moved by 2**32."""
+    x = random_array(shape, np.float64, seed=5)
+    y, indices = getattr(fastpool, name)(x, **kwargs, return_indices=True)
+    backward = getattr(fastpool, name + "_backward")
+    backward(np.ones_like(y), indices, x.shape, **kwargs, out=np.empty_like(x))  # valid
+    where = tuple(n // 2 for n in indices.shape)  # an interior window
+    nd = len(shape) - 2
+    stride = np.broadcast_to(kwargs.get("stride"), (nd,))
+    padding = np.broadcast_to(kwargs.get("padding", 0), (nd,))
+    first = np.ravel_multi_index(tuple(np.array(where[2:]) * stride - padding), shape[2:])
+    indices[where] = first + (beyond if shift == 0 else shift)
+    message = re.escape(f"indices{list(where)}")
+    out = np.full(x.shape, 7.0)
+    with pytest.raises(ValueError, match=message):
+        backward(np.ones_like(y), indices, x.shape, **kwargs, out=out)
+    assert (out == 7.0).all()
+    with pytest.raises(ValueError, match=message):
+        backward(np.ones_like(y), indices, x.shape, **kwargs)
+
+
 def test_compact_indices_need_small_windows():
     with pytest.raises(ValueError, match=r"at most 256 elements; these windows have up to 272"):
         fastpool.max_pool2d(np.zeros((1, 1, 20, 20)), (17, 16), return_indices="compact")
