@@ -36,7 +36,7 @@ from cython.parallel cimport prange, threadid
 
 from fastpool._kernel_common cimport (Band, WindowRow, band_of, next_row, real, window_row,
                                       zero_around)
-from fastpool._tap_loops cimport SUM, fold_window, pad_plane
+from fastpool._tap_loops cimport SUM, copy_plane, fill_planes, fold_window
 
 
 cdef inline void forward_band(const real[:, :, :, ::1] x, real[:, :, :, ::1] out,
@@ -134,12 +134,13 @@ def forward_plane(const real[:, :, :, ::1] x, real[:, :, :, ::1] out, real[:, ::
     cdef real* result
     cdef real divisor
     with nogil:
+        if not unpadded:
+            fill_planes(padded, rows * pitch, 0)
         for plane in prange(out.shape[0], num_threads=num_threads, schedule="static"):
             t = threadid()
             source, total = &x[plane, 0, 0, 0], &totals[t, 0]
             if not unpadded:
-                pad_plane(&padded[t, 0], source, x.shape[2], x.shape[3], top, left, rows,
-                          pitch, 0)
+                copy_plane(&padded[t, 0], source, x.shape[2], x.shape[3], top, left, pitch)
                 source = &padded[t, 0]
             fold_window(total, source, SUM, 0, count, 1, 1, kernel_h, kernel_w, 0, pitch, 1,
                         True, 0)

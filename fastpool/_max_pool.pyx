@@ -49,8 +49,8 @@ from libc.stdint cimport INT32_MAX, int32_t, int64_t, uint8_t, uint64_t
 
 from fastpool._kernel_common cimport (Band, WindowRow, alike_rows, band_of, next_row, pooled,
                                       real, window_row, zero_around)
-from fastpool._tap_loops cimport (MAX, MAX_OF_NUMBERS, Fold, fold_pass, fold_rows,
-                                  fold_window, pad_plane, pad_row)
+from fastpool._tap_loops cimport (MAX, MAX_OF_NUMBERS, Fold, copy_plane, fill_planes,
+                                  fold_pass, fold_rows, fold_window, pad_row)
 
 ctypedef fused recorded_index:  # what forward writes
     int64_t
@@ -251,11 +251,12 @@ def forward_plane(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] out,
     cdef pooled* down
     cdef Fold fold
     with nogil:
+        fill_planes(padded, rows * pitch, lowest)
         for plane in prange(out.shape[0], num_threads=num_threads, schedule="static"):
             t = threadid()
             source, across, down = &padded[t, 0], &row_maxima[t, 0], &maxima[t, 0]
-            fold = MAX if pad_plane(source, &x[plane, 0, 0, 0], x.shape[2], x.shape[3], top,
-                                    left, rows, pitch, lowest) else MAX_OF_NUMBERS
+            fold = MAX if copy_plane(source, &x[plane, 0, 0, 0], x.shape[2], x.shape[3], top,
+                                     left, pitch) else MAX_OF_NUMBERS
             fold_window(across, source, fold, 0, row_count, 1, 1, 1, kernel_w, 0, 0, dw, True,
                         lowest)
             fold_window(down, across, fold, 0, count, 1, 1, kernel_h, 1, 0, dh * pitch, 0, True,

@@ -208,6 +208,18 @@ cdef inline void fold_window(pooled* result, const pooled* origin, Fold fold,
             result[o] = start
 
 
+cdef inline bint copy_row(pooled* target, const pooled* row, Py_ssize_t count) noexcept nogil:
+    """target[i] = row[i] for i < count. Returns whether they hold NaN."""
+    cdef Py_ssize_t i
+    cdef pooled value
+    cdef bint unordered = False
+    for i in range(count):
+        value = row[i]
+        target[i] = value
+        unordered = unordered | (value != value)
+    return unordered
+
+
 cdef inline bint pad_row(pooled* target, const pooled* row, Py_ssize_t width, Py_ssize_t offset,
                          Py_ssize_t length, pooled fill) noexcept nogil:
     """target[i] = row[i + offset] where i + offset lies in [0, width), else ``fill``, for
@@ -215,32 +227,32 @@ cdef inline bint pad_row(pooled* target, const pooled* row, Py_ssize_t width, Py
     whether the row's copied elements hold NaN."""
     cdef Py_ssize_t i, begin = min(max(-offset, 0), length)
     cdef Py_ssize_t end = min(max(width - offset, begin), length)
-    cdef pooled value
-    cdef bint unordered = False
     for i in range(begin):
         target[i] = fill
-    for i in range(begin, end):
-        value = row[i + offset]
-        target[i] = value
-        unordered = unordered | (value != value)
     for i in range(end, length):
         target[i] = fill
-    return unordered
+    return copy_row(target + begin, row + begin + offset, end - begin)
 
 
-cdef inline bint pad_plane(pooled* target, const pooled* plane, Py_ssize_t in_h,
-                           Py_ssize_t in_w, Py_ssize_t top, Py_ssize_t left, Py_ssize_t rows,
-                           Py_ssize_t width, pooled fill) noexcept nogil:
-    """A (rows, width) copy of a C-order (in_h, in_w) plane whose element (0, 0) lands at
-    (top, left), with ``fill`` everywhere else: a plane with its padding. Returns whether the
+cdef inline void fill_planes(pooled[:, ::1] planes, Py_ssize_t size, pooled fill) noexcept nogil:
+    """planes[t, :size] = fill for every row t: the padding of each thread's padded plane,
+    written once for all the planes that ``copy_plane`` then copies into it."""
+    cdef Py_ssize_t t, i
+    for t in range(planes.shape[0]):
+        for i in range(size):
+            planes[t, i] = fill
+
+
+cdef inline bint copy_plane(pooled* target, const pooled* plane, Py_ssize_t in_h,
+                            Py_ssize_t in_w, Py_ssize_t top, Py_ssize_t left,
+                            Py_ssize_t width) noexcept nogil:
+    """Copy a C-order (in_h, in_w) plane into rows of ``width`` (>= left + in_w), its element
+    (0, 0) at (top, left): a plane with its padding, which the caller has filled already
+    (``fill_planes``), so that only the plane's own rows are written. Returns whether the
     plane holds NaN."""
-    cdef Py_ssize_t r, c
+    cdef Py_ssize_t r
     cdef bint unordered = False
-    for r in range(rows):
-        if 0 <= r - top < in_h:
-            unordered = unordered | pad_row(target + r * width, plane + (r - top) * in_w, in_w,
-                                            -left, width, fill)
-        else:
-            for c in range(width):
-                target[r * width + c] = fill
+    for r in range(in_h):
+        unordered = unordered | copy_row(target + (r + top) * width + left, plane + r * in_w,
+                                         in_w)
     return unordered
