@@ -13,7 +13,8 @@ Parallelism: a prange over bands of one plane's output rows (forward) or over in
 (backward), so that few planes with large images still use every thread. Forward runs the
 interior of each output row (windows wholly inside the input) over contiguous outputs,
 several taps per vectorised pass (``_tap_loops``); the clipped edge windows are summed one by
-one. ``forward_plane`` (stride 1, small planes) works a plane at a time on a zero-padded copy,
+one (channels-last: folded as the others, a column's windows being alike across channels).
+``forward_plane`` (stride 1, small planes) works a plane at a time on a zero-padded copy,
 each pass over the whole flattened plane. All add a window's taps in the same (d, h, w)
 order, and padding zeros change no bits, so every path gives the same sums. Each row is
 written by exactly one thread and each element is a fixed-order sum, so results are
@@ -61,29 +62,31 @@ cdef inline void forward_band(const real[:, :, :, ::1] x, real[:, :, :, ::1] out
         # Interior outputs [low, high): taps outer, outputs inner, so the inner loop runs
         # over contiguous outputs; each output still sums its taps in (d, h, w) order,
         # from 0 (every window has a tap: padding is at most half the kernel).
-        if high > low:
-            origin = &x[plane, wd[0, od], wh[0, oh], 0] + offset
-            if block == 1:
-                fold_window(result, origin, SUM, low, high, stride, wd[1, od],
-                            wh[1, oh], ww[1, low], dd * in_h * in_w, dh * in_w, dw,
-                            True, 0)
-            else:  # channels-last: a contiguous run of channels per column
-                for b in range(low // block, high // block):
-                    fold_window(result + b * block, origin + b * stride, SUM, 0,
-                                block, 1, wd[1, od], wh[1, oh], ww[1, low],
-                                dd * in_h * in_w, dh * in_w, dw, True, 0)
+        origin = &x[plane, wd[0, od], wh[0, oh], 0]
+        if block > 1:  # channels-last: a contiguous run of channels per column, edge columns
+            # too (a column's windows are alike across its channels)
+            for b in range(out_w // block):
+                fold_window(result + b * block, origin + ww[0, b * block], SUM, 0, block, 1,
+                            wd[1, od], wh[1, oh], ww[1, b * block], dd * in_h * in_w,
+                            dh * in_w, dw, True, 0)
+        elif high > low:
+            fold_window(result, origin + offset, SUM, low, high, stride, wd[1, od], wh[1, oh],
+                        ww[1, low], dd * in_h * in_w, dh * in_w, dw, True, 0)
         if high > low:  # interior windows are whole: one divisor for the row
             divisor = <real>(divisor_dh * ww[2, low])
             for ow in range(low, high):
                 result[ow] = result[ow] / divisor
         for edge in range(out_w - (high - low)):  # the outputs left and right of those
             ow = edge if edge < low else edge + (high - low)
-            total = 0  # an edge window: clipped, so summed on its own
-            for jd in range(wd[1, od]):
-                for jh in range(wh[1, oh]):
-                    source = &x[plane, wd[0, od] + jd * dd, wh[0, oh] + jh * dh, 0]
-                    for jw in range(ww[1, ow]):
-                        total = total + source[ww[0, ow] + jw * dw]
+            if block > 1:  # (summed above)
+                total = result[ow]
+            else:  # an edge window: clipped, so summed on its own
+                total = 0
+                for jd in range(wd[1, od]):
+                    for jh in range(wh[1, oh]):
+                        source = &x[plane, wd[0, od] + jd * dd, wh[0, oh] + jh * dh, 0]
+                        for jw in range(ww[1, ow]):
+                            total = total + source[ww[0, ow] + jw * dw]
             result[ow] = total / <real>(divisor_dh * ww[2, ow])
 
 
