@@ -637,9 +637,9 @@ cdef inline Py_ssize_t count_missed(const any_index* recorded, Py_ssize_t low,
                                     Py_ssize_t taps, int rows, Py_ssize_t step) noexcept nogil:
     """``count_invalid_interior`` for windows of ``rows`` (a literal, 1 to 4) tap rows
     ``step`` apart, in one loop: no scratch rows to write and read again."""
-    cdef Py_ssize_t ow, bad = 0
+    cdef Py_ssize_t ow
     cdef uint64_t wide = 0
-    cdef unsigned int key, hit
+    cdef unsigned int key, hit, bad = 0  # (32-bit lanes throughout: the row is under 2**31)
     for ow in range(low, high):
         wide = wide | (<uint64_t>recorded[ow] >> 31)
         key = <unsigned int>recorded[ow] - <unsigned int>(ow * stride) - <unsigned int>first
