@@ -143,7 +143,7 @@ cdef inline void forward_band(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1]
                 folded = run
             else:  # channels-last: a contiguous run of channels per column, edge columns
                 # too (a column's windows are alike across its channels; scanned one by one,
-                # its edge windows took a fifth of the ResNet stem's time)
+                # its edge windows took a fifth of a channels-last ResNet stem's time)
                 for b in range(out_w // block):
                     fold_window(best + b * block, origin - offset + ww[0, b * block], MAX, 0,
                                 block, 1, td, th, ww[1, b * block], dd * in_h * in_w,
