@@ -471,15 +471,19 @@ def adaptive_output_size(output_size, spatial):
 
 
 def _memoised(function):
-    """Cache a normalisation on its raw arguments (types included, so True is not taken for
-    1); arguments that cannot be hashed, such as lists, are normalised afresh. Errors are
+    """Cache a normalisation on its raw arguments, types included: those of the arguments (so
+    True is not taken for 1) and of a tuple's items (so (2.0, 2.0), equal to (2, 2), is still
+    refused). Arguments that cannot be hashed, such as lists, are normalised afresh. Errors are
     never cached."""
-    cached = functools.lru_cache(maxsize=1024, typed=True)(function)
+    arity = function.__code__.co_argcount
+    cached = functools.lru_cache(maxsize=1024, typed=True)(
+        lambda *key: function(*key[:arity]))
 
     @functools.wraps(function)
     def normalise(*arguments):
         try:
-            return cached(*arguments)
+            return cached(*arguments, *[tuple(map(type, a)) for a in arguments
+                                        if type(a) is tuple])
         except TypeError as error:
             if "unhashable" not in str(error):
                 raise

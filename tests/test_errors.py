@@ -99,3 +99,38 @@ def test_read_only_out_is_rejected_untouched():
     with pytest.raises(ValueError, match="out is read-only"):
         fastpool.avg_pool2d(X, 2, out=out)
     assert (out == 7.0).all()
+
+
+EQUAL_BUT_WRONG = [  # each equal to (and hashing as) a valid value that is called first
+    ("kernel_size", (2, 2), (2.0, 2.0)), ("kernel_size", (1, 2), (True, 2)),
+    ("stride", (2, 2), (2.0, 2)), ("padding", (1, 0), (1, 0.0)),
+    ("dilation", (1, 1), (True, True)),
+]
+
+
+@pytest.mark.parametrize("family, name, valid, wrong", [
+    (family, *case) for family in ("avg", "max") for case in EQUAL_BUT_WRONG
+    if family == "max" or case[0] != "dilation"])
+def test_a_cached_call_does_not_accept_an_equal_value_of_the_wrong_type(family, name, valid,
+                                                                        wrong):
+    # Repeated calls skip argument normalisation; an argument equal to one already seen must
+    # still get the TypeError, not that call's result.
+    base = {"kernel_size": (3, 3)}
+    forward = getattr(fastpool, f"{family}_pool2d")
+    for value in (valid, valid, wrong):
+        call = {**base, name: value}
+        if value is wrong:
+            with pytest.raises(TypeError, match=name):
+                forward(X, **call)
+        else:
+            forward(X, **call)
+
+
+@pytest.mark.parametrize("shape", [(2.0, 3, 8, 8), (2, 3, 8, np.float64(8)), (2, True, 8, 8)])
+def test_a_cached_backward_does_not_accept_an_equal_input_shape_of_the_wrong_type(shape):
+    good = (2, 1 if shape[1] is True else 3, 8, 8)
+    grad = G[:, :good[1]].copy()
+    for _ in range(3):
+        fastpool.avg_pool2d_backward(grad, good, 2)
+    with pytest.raises(TypeError, match="input_shape must be a tuple of ints"):
+        fastpool.avg_pool2d_backward(grad, shape, 2)
