@@ -97,14 +97,6 @@ def thread_count(num_threads, work):
     return 1 if work < SERIAL_WORK_LIMIT else int(num_threads)
 
 
-def scratch(threads, width, dtype):
-    """One scratch row per thread for the kernels, each padded to whole 64-byte cache lines
-    plus one, so that threads writing their own rows never share a line."""
-    itemsize = np.dtype(dtype).itemsize
-    padded = -(-width * itemsize // 64) * 64 // itemsize + 64 // itemsize
-    return np.empty((threads, padded), dtype)
-
-
 def chunk_count(plane_size):
     """How many GLOBAL_CHUNK pieces a plane of ``plane_size`` elements is reduced in."""
     return -(-plane_size // GLOBAL_CHUNK)

@@ -245,6 +245,47 @@ cdef inline void put_shares(real* row, const real* share, Py_ssize_t low, Py_ssi
             row[o * stride + j] = share[o] + 0
 
 
+cdef inline void backward_disjoint_band(const real[:, :, :, ::1] grad_output,
+                                        real[:, :, :, ::1] grad_input,
+                                        const Py_ssize_t[:, ::1] wd, const Py_ssize_t[:, ::1] wh,
+                                        const Py_ssize_t[:, ::1] ww, const Py_ssize_t[:, ::1] cd,
+                                        const Py_ssize_t[:, ::1] ch, Py_ssize_t scale,
+                                        Py_ssize_t low, Py_ssize_t high, Py_ssize_t stride,
+                                        Py_ssize_t offset, Band band, real* share) noexcept nogil:
+    """One task of ``backward_disjoint``: the input rows of ``band``."""
+    cdef Py_ssize_t in_h = grad_input.shape[2], in_w = grad_input.shape[3]
+    cdef Py_ssize_t out_h = grad_output.shape[2], out_w = grad_output.shape[3]
+    cdef Py_ssize_t plane = band.plane, d = band.d, h = band.h, r, j, ow, edge
+    cdef Py_ssize_t divided = -1  # output row in ``share``
+    cdef Py_ssize_t kernel = ww[1, low] if high > low else 0
+    cdef bint tiled
+    cdef WindowRow place
+    cdef real* row
+    for r in range(band.first, band.end):
+        next_row(&d, &h, in_h)
+        row = &grad_input[plane, d, h, 0]
+        place = window_row(d, h, wd, wh, cd, ch, 1, 1)
+        # all zeros outside every window, or where windows leave gaps; else the interior
+        # windows tile [low * stride + offset, high * stride + offset)
+        tiled = place.od >= 0 and kernel == stride
+        zero_around(row, in_w, low * stride + offset if tiled else 0,
+                    high * stride + offset if tiled else 0)
+        if place.od < 0:
+            continue
+        if place.od * out_h + place.oh != divided:
+            divided = place.od * out_h + place.oh
+            divide_row(share, &grad_output[plane, place.od, place.oh, 0],
+                       scale * wd[2, place.od] * wh[2, place.oh], &ww[2, 0], low, high, out_w)
+        for edge in range(out_w - (high - low)):
+            ow = edge if edge < low else edge + (high - low)
+            for j in range(ww[1, ow]):
+                row[ww[0, ow] + j] = share[ow] + 0
+        if stride == 2 and kernel == 2:
+            put_shares(row + offset, share, low, high, 2, 2)
+        elif kernel:
+            put_shares(row + offset, share, low, high, stride, kernel)
+
+
 def backward_disjoint(const real[:, :, :, ::1] grad_output, real[:, :, :, ::1] grad_input,
                       const Py_ssize_t[:, ::1] wd, const Py_ssize_t[:, ::1] wh,
                       const Py_ssize_t[:, ::1] ww, const Py_ssize_t[:, ::1] cd,
@@ -255,47 +296,22 @@ def backward_disjoint(const real[:, :, :, ::1] grad_output, real[:, :, :, ::1] g
     its window's divided gradient or 0, with no zero pass first; the bits of ``backward``.
     Tasks are bands of input rows; a task divides each output row once (into its thread's
     ``scratch`` row) for all the input rows its windows cover."""
-    cdef Py_ssize_t in_d = grad_input.shape[1], in_h = grad_input.shape[2]
-    cdef Py_ssize_t in_w = grad_input.shape[3], rows = in_d * in_h
-    cdef Py_ssize_t out_h = grad_output.shape[2], out_w = grad_output.shape[3]
+    cdef Py_ssize_t rows = grad_input.shape[1] * grad_input.shape[2], task
     cdef Py_ssize_t bands = (rows + band_rows - 1) // band_rows
-    cdef Py_ssize_t task, plane, r, d, h, j, ow, edge, divided
-    cdef bint tiled
-    cdef Py_ssize_t kernel = ww[1, low] if high > low else 0
-    cdef Band band
-    cdef WindowRow place
-    cdef real* row
-    cdef real* share
     with nogil:
-        for task in prange(grad_input.shape[0] * bands, num_threads=num_threads,
-                           schedule="static"):
-            band = band_of(task, bands, band_rows, rows, in_h)
-            plane, d, h = band.plane, band.d, band.h  # (assigned here: thread-private)
-            share, divided = &scratch[threadid(), 0], -1  # output row in ``share``
-            for r in range(band.first, band.end):
-                next_row(&d, &h, in_h)
-                row = &grad_input[plane, d, h, 0]
-                place = window_row(d, h, wd, wh, cd, ch, 1, 1)
-                # all zeros outside every window, or where windows leave gaps; else the
-                # interior windows tile [low * stride + offset, high * stride + offset)
-                tiled = place.od >= 0 and kernel == stride
-                zero_around(row, in_w, low * stride + offset if tiled else 0,
-                            high * stride + offset if tiled else 0)
-                if place.od < 0:
-                    continue
-                if place.od * out_h + place.oh != divided:
-                    divided = place.od * out_h + place.oh
-                    divide_row(share, &grad_output[plane, place.od, place.oh, 0],
-                               scale * wd[2, place.od] * wh[2, place.oh], &ww[2, 0], low, high,
-                               out_w)
-                for edge in range(out_w - (high - low)):
-                    ow = edge if edge < low else edge + (high - low)
-                    for j in range(ww[1, ow]):
-                        row[ww[0, ow] + j] = share[ow] + 0
-                if stride == 2 and kernel == 2:
-                    put_shares(row + offset, share, low, high, 2, 2)
-                elif kernel:
-                    put_shares(row + offset, share, low, high, stride, kernel)
+        if num_threads == 1:  # (an OpenMP region costs more than a tiny array's gradient)
+            for task in range(grad_input.shape[0] * bands):
+                backward_disjoint_band(grad_output, grad_input, wd, wh, ww, cd, ch, scale, low,
+                                       high, stride, offset,
+                                       band_of(task, bands, band_rows, rows,
+                                               grad_input.shape[2]), &scratch[0, 0])
+        else:
+            for task in prange(grad_input.shape[0] * bands, num_threads=num_threads,
+                               schedule="static"):
+                backward_disjoint_band(grad_output, grad_input, wd, wh, ww, cd, ch, scale, low,
+                                       high, stride, offset,
+                                       band_of(task, bands, band_rows, rows,
+                                               grad_input.shape[2]), &scratch[threadid(), 0])
 
 
 def backward(const real[:, :, :, ::1] grad_output, real[:, :, :, ::1] grad_input,

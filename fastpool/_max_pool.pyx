@@ -564,6 +564,38 @@ cdef inline Py_ssize_t put_row(real* row, const real* gradient, const any_index*
     return matched
 
 
+cdef inline Py_ssize_t backward_disjoint_band(const real[:, :, :, ::1] grad_output,
+                                               const any_index[:, :, :, ::1] indices,
+                                               real[:, :, :, ::1] grad_input,
+                                               const Py_ssize_t[:, ::1] wd,
+                                               const Py_ssize_t[:, ::1] wh,
+                                               const Py_ssize_t[:, ::1] ww,
+                                               const Py_ssize_t[:, ::1] cd,
+                                               const Py_ssize_t[:, ::1] ch, Py_ssize_t dd,
+                                               Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t low,
+                                               Py_ssize_t high, Py_ssize_t stride,
+                                               Py_ssize_t offset, Band band) noexcept nogil:
+    """One task of ``backward_disjoint``: the input rows of ``band``. Returns how many indices
+    named a tap of their window."""
+    cdef Py_ssize_t in_h = grad_input.shape[2], in_w = grad_input.shape[3]
+    cdef Py_ssize_t out_w = grad_output.shape[3]
+    cdef Py_ssize_t plane = band.plane, d = band.d, h = band.h, r, matched = 0
+    cdef WindowRow place
+    cdef real* row
+    for r in range(band.first, band.end):
+        next_row(&d, &h, in_h)
+        row = &grad_input[plane, d, h, 0]
+        place = window_row(d, h, wd, wh, cd, ch, dd, dh)
+        if place.od < 0:
+            zero_around(row, in_w, 0, 0)
+            continue
+        matched += put_row(row, &grad_output[plane, place.od, place.oh, 0],
+                           &indices[plane, place.od, place.oh, 0], r * in_w,
+                           place.jd * wh[1, place.oh] + place.jh, in_w, out_w, ww, dw, low,
+                           high, stride, offset)
+    return matched
+
+
 def backward_disjoint(const real[:, :, :, ::1] grad_output,
                       const any_index[:, :, :, ::1] indices, real[:, :, :, ::1] grad_input,
                       const Py_ssize_t[:, ::1] wd, const Py_ssize_t[:, ::1] wh,
@@ -576,30 +608,23 @@ def backward_disjoint(const real[:, :, :, ::1] grad_output,
     pass first (bands of input rows, as ``backward``). Returns how many indices named a tap of
     their window: fewer than the outputs means some index is invalid (the caller then
     discards ``grad_input``, written only where the valid indices point)."""
-    cdef Py_ssize_t in_d = grad_input.shape[1], in_h = grad_input.shape[2]
-    cdef Py_ssize_t in_w = grad_input.shape[3], rows = in_d * in_h
-    cdef Py_ssize_t out_w = grad_output.shape[3]
+    cdef Py_ssize_t rows = grad_input.shape[1] * grad_input.shape[2]
     cdef Py_ssize_t bands = (rows + band_rows - 1) // band_rows
-    cdef Py_ssize_t task, plane, r, d, h, j, matched = 0
-    cdef Band band
-    cdef WindowRow place
-    cdef real* row
+    cdef Py_ssize_t task, matched = 0
     with nogil:
-        for task in prange(grad_input.shape[0] * bands, num_threads=num_threads,
-                           schedule="static"):
-            band = band_of(task, bands, band_rows, rows, in_h)
-            plane, d, h = band.plane, band.d, band.h  # (assigned here: thread-private)
-            for r in range(band.first, band.end):
-                next_row(&d, &h, in_h)
-                row = &grad_input[plane, d, h, 0]
-                place = window_row(d, h, wd, wh, cd, ch, dd, dh)
-                if place.od < 0:
-                    zero_around(row, in_w, 0, 0)
-                    continue
-                matched += put_row(row, &grad_output[plane, place.od, place.oh, 0],
-                                   &indices[plane, place.od, place.oh, 0], r * in_w,
-                                   place.jd * wh[1, place.oh] + place.jh, in_w, out_w, ww, dw,
-                                   low, high, stride, offset)
+        if num_threads == 1:  # (an OpenMP region costs more than a tiny array's gradient)
+            for task in range(grad_input.shape[0] * bands):
+                matched += backward_disjoint_band(
+                    grad_output, indices, grad_input, wd, wh, ww, cd, ch, dd, dh, dw, low,
+                    high, stride, offset,
+                    band_of(task, bands, band_rows, rows, grad_input.shape[2]))
+        else:
+            for task in prange(grad_input.shape[0] * bands, num_threads=num_threads,
+                               schedule="static"):
+                matched += backward_disjoint_band(
+                    grad_output, indices, grad_input, wd, wh, ww, cd, ch, dd, dh, dw, low,
+                    high, stride, offset,
+                    band_of(task, bands, band_rows, rows, grad_input.shape[2]))
     return matched
 
 

@@ -8,16 +8,16 @@ and the adaptive functions share these code paths: lower dimensions are unit dim
 """
 
 import math
-import sys
 
 import numpy as np
 
 from . import _arguments as args
-from . import _global_pool
+from . import _global_pool, _prepared
 from ._docstrings import (ADAPTIVE_AVG, ADAPTIVE_AVG_BACKWARD, ADAPTIVE_MAX,
                           ADAPTIVE_MAX_BACKWARD, AVG, AVG_BACKWARD, MAX, MAX_BACKWARD, UNPOOL,
                           documented)
 from ._kernels import _avg_pool, _max_pool
+from ._prepared import BAND, Call, Scratch
 
 # Placeholder for the row-maxima kernel's index argument when forward is asked for no indices.
 _NO_INDICES = np.empty((0, 0, 0, 0), np.int64)
@@ -77,100 +77,36 @@ class _Pooling:
         return self.result
 
 
-class _Prepared:
-    """A forward kernel call prepared for one signature: the input's shape, strides and dtype
-    and the normalised pooling arguments. It holds everything a call needs besides the data
-    (views, output shape, plan tables, scratch sizes). The full path builds one and runs it;
-    for a plain call (no indices, an input that is C-contiguous, native, not float16) it is
-    kept, so that repeated calls skip validation, planning and layout work: the lean path for
-    small arrays, where that work costs more than the pooling. It serves calls into a new
-    array and into an ``out=`` array that is exactly the one it would make."""
-
-    __slots__ = ("kernel", "in_view", "out_shape", "out_view", "dtype", "scratch", "statics",
-                 "banded", "one_band", "serial")
-
-    def __init__(self, kernel, x_view, result, view, scratch, statics, banded):
-        self.kernel, self.dtype = _specialised(kernel, view.dtype), view.dtype
-        self.in_view, self.out_shape, self.out_view = x_view.shape, result.shape, view.shape
-        table = sys.modules[kernel.__module__].plan_table  # (the statics' arrays are tables)
-        statics = tuple(table(s) if isinstance(s, np.ndarray) else s for s in statics)
-        self.scratch, self.statics, self.banded = scratch, statics, banded
-        self.one_band = self._band(1)  # (the common case for small arrays)
-        # The kernel's arguments after the views, where every call runs on one thread and
-        # needs no scratch: a tiny array's call, at its cheapest.
-        self.serial = (*statics, *self.one_band, 1) \
-            if not scratch and view.size < args.SERIAL_WORK_LIMIT else None
-
-    def _band(self, threads):
-        planes, depth, height, _ = self.out_view
-        return (args.band_rows(planes, depth * height, threads),) if self.banded else ()
-
-    def run(self, x_view, view, num_threads):
-        """The kernel on the (planes, D, H, W) views of an input and its output."""
-        threads = args.thread_count(num_threads, view.size)
-        band = self.one_band if threads == 1 else self._band(threads)
-        scratch = [args.scratch(threads, size, self.dtype) for size in self.scratch] \
-            if self.scratch else ()
-        self.kernel(x_view, view, *scratch, *self.statics, *band, threads)
-
-    def takes(self, out, x):
-        """Whether ``out`` is exactly what this call writes, as ``args.output_array`` checks
-        it: otherwise the full path says what is wrong with it."""
-        return (type(out) is np.ndarray and out.shape == self.out_shape
-                and out.dtype == self.dtype and out.flags.c_contiguous and out.flags.writeable
-                and not np.may_share_memory(out, x))
-
-    def __call__(self, x, num_threads, out=None):
-        """The result for ``x``, of the signature this call was prepared for: a new array,
-        or ``out`` (which ``takes`` accepted)."""
-        result = np.empty(self.out_view, self.dtype) if out is None else \
-            out.reshape(self.out_view)
-        if self.serial is not None and num_threads is None:  # (any thread count gives one)
-            self.kernel(x.reshape(self.in_view), result, *self.serial)
-        else:
-            self.run(x.reshape(self.in_view), result, num_threads)
-        return result.reshape(self.out_shape) if out is None else out
-
-
-_KERNEL_TYPES = {np.dtype(t): name for t, name in [
-    (np.float32, "float"), (np.float64, "double"), (np.int8, "int8_t"), (np.uint8, "uint8_t"),
-    (np.int16, "int16_t"), (np.uint16, "uint16_t"), (np.int32, "int32_t"), (np.int64, "int64_t")]}
-
-
-def _specialised(kernel, dtype):
-    """The kernel compiled for ``dtype`` (with int64 indices, where it takes indices): calling
-    it directly skips the fused-type dispatch. The fused kernel itself if none matches."""
-    for signature, function in getattr(kernel, "__signatures__", {}).items():
-        types = signature.split("|")
-        if types[0] == _KERNEL_TYPES.get(dtype) and types[1:] in ([], ["int64_t"]):
-            return function
-    return kernel
-
-
-_PREPARED = {}  # (kind, nd, normalised arguments, shape, strides, dtype) -> _Prepared
-
-
-def _prepared(kind, nd, arguments, x):
-    """The prepared call for this signature, or None."""
-    if type(x) is not np.ndarray:
+def _plain(kept_as, call, given):
+    """``kept_as`` where the call can be kept for repeats (its array ``given`` used as
+    it came, in C order, with no float16 work array), else None."""
+    if (kept_as is None or call.x is not given or call.channels_last
+            or call.result.dtype != call.x.dtype):
         return None
-    return _PREPARED.get((kind, nd, arguments, x.shape, x.strides, x.dtype))
+    return kept_as
 
 
-def _run(key, x, call, num_threads, kernel, x_view, result, view, scratch, statics, banded):
-    """Run a forward kernel as a _Prepared call (its arguments after ``num_threads``), and
-    keep that for the signature of a plain call (``key`` is (kind, nd, arguments), or None
-    where calls are not kept)."""
-    prepared = _Prepared(kernel, x_view, result, view, scratch, statics, banded)
-    prepared.run(x_view, view, num_threads)
-    if key is None or call.x is not x or call.channels_last or call.result.dtype.char == "e":
-        return
-    if len(_PREPARED) >= 512:
-        _PREPARED.clear()
-    _PREPARED[key + (x.shape, x.strides, x.dtype)] = prepared
+def _launch(kept_as, kernel, pairs, num_threads, taken=1, valid=None):
+    """Run the prepared ``kernel`` on the views of ``pairs`` ((array, its view), in the
+    kernel's order: first the ``taken`` arrays the caller gave, then those the call makes), and
+    keep it for repeats of ``kept_as`` (what is computed; None: not kept) on arrays like the
+    caller's, if it returned ``valid``. Returns what the kernel returned."""
+    status = kernel.run([view for _, view in pairs], num_threads)
+    if kept_as is not None and status == valid:
+        kernel.keep(_prepared.signature(kept_as, [a for a, _ in pairs[:taken]]),
+                    tuple(view.shape for _, view in pairs[:taken]),
+                    tuple((a.shape, view.shape, a.dtype) for a, view in pairs[taken:]),
+                    valid)
+    return status
 
 
-def _avg_forward(x, nd, make_plan, out, num_threads, key=None):
+def _bands(view):
+    """(planes, rows per plane) of the (planes, D, H, W) view whose rows the tasks split
+    (forward's output, backward's gradient)."""
+    return view.shape[0], view.shape[1] * view.shape[2]
+
+
+def _avg_forward(x, nd, make_plan, out, num_threads, kept_as=None):
     call = _Pooling("x", x, nd)
     plan = make_plan(call.spatial, call.channels)
     result = call.output(out, call.batch + plan.out_spatial)
@@ -180,60 +116,62 @@ def _avg_forward(x, nd, make_plan, out, num_threads, key=None):
             len(planes) * args.chunk_count(planes.shape[1]), result.dtype), args.GLOBAL_CHUNK,
             plan.divisor(), args.thread_count(num_threads, call.x.size))
         return call.finish(result)
-    views = (call.view(call.x), result, call.view(result))
+    view = call.view(result)
     if plan.plane_pass is not None:
         kernel_h, kernel_w, _, _, top, left, size = plan.plane_pass
-        _run(key, x, call, num_threads, _avg_pool.forward_plane, *views, (size, size),
-             (*plan.windows[1:], kernel_h, kernel_w, top, left, plan.scale, *plan.interior[:2]),
-             False)
+        kernel = Call(_avg_pool, "forward_plane", (view.dtype,), (
+            Scratch(size, view.dtype), Scratch(size, view.dtype), *plan.windows[1:], kernel_h,
+            kernel_w, top, left, plan.scale, *plan.interior[:2]), work=view.size)
     else:
-        _run(key, x, call, num_threads, _avg_pool.forward, *views, (),
-             (*plan.windows, *plan.dilation, plan.scale, *plan.interior), True)
+        kernel = Call(_avg_pool, "forward", (view.dtype,), (
+            *plan.windows, *plan.dilation, plan.scale, *plan.interior, BAND), _bands(view),
+            view.size)
+    _launch(_plain(kept_as, call, x), kernel, [(call.x, call.view(call.x)), (result, view)],
+            num_threads)
     return call.finish(result)
 
 
-def _avg_backward(grad_output, input_shape, nd, make_plan, out, num_threads):
+def _avg_backward(grad_output, input_shape, nd, make_plan, out, num_threads, kept_as=None):
     call = _Pooling("grad_output", grad_output, nd)
     input_shape = args.shape_tuple("input_shape", input_shape, nd)
     plan = make_plan(input_shape[len(input_shape) - nd:], call.channels)
     args.check_grad_shape(call.x, input_shape[:len(input_shape) - nd] + plan.out_spatial)
     result = call.output(out, input_shape)
-    threads = args.thread_count(num_threads, result.size)
     spatial = input_shape[len(input_shape) - nd:]
     if plan.is_global:
         _global_pool.mean_backward(call.x.reshape(-1), result.reshape(-1, math.prod(spatial)),
-                                   args.GLOBAL_CHUNK, plan.divisor(), threads)
+                                   args.GLOBAL_CHUNK, plan.divisor(),
+                                   args.thread_count(num_threads, result.size))
         return call.finish(result)
     grad_view = call.view(call.x)
     result_view = call.view(result)
+    dtype = result.dtype
+    kernel = None
     if plan.disjoint:
-        _avg_pool.backward_disjoint(grad_view, result_view, *plan.windows, *plan.coverage[:2],
-                                    plan.scale, *plan.interior[:4],
-                                    _band(result_view, threads),
-                                    args.scratch(threads, grad_view.shape[3], result.dtype),
-                                    threads)
-        return call.finish(result)
-    if plan.plane_pass is not None:
+        kernel = Call(_avg_pool, "backward_disjoint", (dtype,), (
+            *plan.windows, *plan.coverage[:2], plan.scale, *plan.interior[:4], BAND,
+            Scratch(grad_view.shape[3], dtype)), _bands(result_view), result.size)
+    elif plan.plane_pass is not None:
         kernel_h, kernel_w, _, _, top, left, _ = plan.plane_pass
         size = (result_view.shape[2] + kernel_h - 1) * (result_view.shape[3] + kernel_w - 1)
         if size <= args.PLANE_PASS_LIMIT:
-            shares = args.scratch(threads, size, result.dtype)
-            shares.fill(0)  # the border of zeros
-            _avg_pool.backward_plane(grad_view, result_view, shares,
-                                     args.scratch(threads, size, result.dtype),
-                                     *plan.windows[1:], kernel_h, kernel_w, top, left,
-                                     plan.scale, *plan.interior[:2], threads)
-            return call.finish(result)
-    # a row of divided gradients per thread, with room for the zeros around them
-    shares = args.scratch(threads, grad_view.shape[3] + result_view.shape[3]
-                          + 2 * int(plan.windows[2][1].max()), result.dtype)
-    shares.fill(0)
-    _avg_pool.backward(grad_view, result_view, *plan.windows, *plan.coverage, plan.channels,
-                       plan.scale, *plan.interior[:4], *plan.inner, shares, threads)
+            kernel = Call(_avg_pool, "backward_plane", (dtype,), (
+                Scratch(size, dtype, 0), Scratch(size, dtype),  # (zeros: the border)
+                *plan.windows[1:], kernel_h, kernel_w, top, left, plan.scale,
+                *plan.interior[:2]), work=result.size)
+    if kernel is None:
+        # a row of divided gradients per thread, with room for the zeros around them
+        kernel = Call(_avg_pool, "backward", (dtype,), (
+            *plan.windows, *plan.coverage, plan.channels, plan.scale, *plan.interior[:4],
+            *plan.inner, Scratch(grad_view.shape[3] + result_view.shape[3]
+                                 + 2 * int(plan.windows[2][1].max()), dtype, 0)),
+            work=result.size)
+    _launch(_plain(kept_as, call, grad_output), kernel,
+            [(call.x, grad_view), (result, result_view)], num_threads)
     return call.finish(result)
 
 
-def _max_forward(x, nd, make_plan, return_indices, out, num_threads, key=None):
+def _max_forward(x, nd, make_plan, return_indices, out, num_threads, kept_as=None):
     call = _Pooling("x", x, nd, integers=True)
     plan = make_plan(call.spatial, call.channels)
     index_dtype = args.index_mode(return_indices, plan)
@@ -249,47 +187,41 @@ def _max_forward(x, nd, make_plan, return_indices, out, num_threads, key=None):
                              args.thread_count(num_threads, call.x.size))
         if index_dtype == args.COMPACT_INDEX_DTYPE:
             indices.reshape(-1)[:] = flat  # in a whole-plane window, rank = flat position
-    elif plan.plane_pass is not None and indices is None:
+        result = call.finish(result)
+        return result if indices is None else (result, indices)
+    view = call.view(result)
+    dtype, lowest = view.dtype, args.lowest(view.dtype)
+    dtypes = (dtype, np.dtype(np.int64) if indices is None else indices.dtype)
+    pairs = [(call.x, call.view(call.x)), (result, view)]
+    if indices is not None:
+        pairs.append((indices, call.view(indices)))
+    width = view.shape[3]
+    if plan.plane_pass is not None and indices is None:
         *geometry, size = plan.plane_pass
-        _run(key, x, call, num_threads, _max_pool.forward_plane, call.view(call.x), result,
-             call.view(result), (size,) * 3, (*geometry, args.lowest(result.dtype)), False)
+        kernel = Call(_max_pool, "forward_plane", (dtype,), (
+            Scratch(size, dtype), Scratch(size, dtype), Scratch(size, dtype), *geometry,
+            lowest), work=view.size)
     elif plan.row_taps is not None and _rows_per_window(plan) < 1 << 15 \
             and plan.row_taps.shape[1] < 1 << 16:  # (row and tap numbers share an int32 code)
-        threads = args.thread_count(num_threads, result.size)
-        view = call.view(result)
         slot_d, slot_h, slots = plan.row_slots
-        keys = args.scratch(threads, slots, np.intp)
-        keys.fill(-1)  # no row cached yet
-        _max_pool.forward_by_rows(
-            call.view(call.x), view, _NO_INDICES if indices is None else call.view(indices),
-            indices is not None, args.scratch(threads, slots * view.shape[3], result.dtype),
-            args.scratch(threads, slots * view.shape[3], np.intc), keys,
-            args.scratch(threads, (view.shape[3] - 1) * plan.interior[2] + plan.dilation[2]
-                         * (plan.row_taps.shape[1] - 1) + 1, result.dtype), slot_d, slot_h,
-            args.scratch(threads, view.shape[3], np.intc), *plan.windows, plan.row_taps,
-            plan.first_taps, *plan.dilation, *plan.interior[2:4], args.lowest(result.dtype),
-            _band(view, threads), threads)
+        kernel = Call(_max_pool, "forward_by_rows", dtypes, (
+            *((_NO_INDICES, False) if indices is None else (True,)),
+            Scratch(slots * width, dtype), Scratch(slots * width, np.intc),
+            Scratch(slots, np.intp, -1),  # (no row cached yet)
+            Scratch((width - 1) * plan.interior[2] + plan.dilation[2]
+                    * (plan.row_taps.shape[1] - 1) + 1, dtype), slot_d, slot_h,
+            Scratch(width, np.intc), *plan.windows, plan.row_taps, plan.first_taps,
+            *plan.dilation, *plan.interior[2:4], lowest, BAND), _bands(view), view.size)
     else:
-        view = call.view(result)
-        statics = (*plan.windows, *plan.dilation, plan.channels, *plan.interior,
-                   args.lowest(result.dtype))
-        if indices is None:  # (the index and rank buffers go unused: None)
-            _run(key, x, call, num_threads, _max_pool.forward, call.view(call.x), result, view,
-                 (), (None, False, None, None) + statics, True)
-        else:  # per-thread scratch rows: winners' ranks, and the flat offset of each rank
-            threads = args.thread_count(num_threads, result.size)
-            _max_pool.forward(call.view(call.x), view, call.view(indices), True,
-                              args.scratch(threads, view.shape[3], np.intc),
-                              args.scratch(threads, plan.largest_window(), np.intp), *statics,
-                              _band(view, threads), threads)
+        # per-thread scratch rows: winners' ranks, and the flat offset of each rank
+        kernel = Call(_max_pool, "forward", dtypes, (
+            *((None, False, None, None) if indices is None else
+              (True, Scratch(width, np.intc), Scratch(plan.largest_window(), np.intp))),
+            *plan.windows, *plan.dilation, plan.channels, *plan.interior, lowest, BAND),
+            _bands(view), view.size)
+    _launch(_plain(kept_as, call, x), kernel, pairs, num_threads)
     result = call.finish(result)
     return result if indices is None else (result, indices)
-
-
-def _band(view, threads):
-    """Rows per task, for the (planes, D, H, W) view whose rows the tasks split (forward's
-    output, backward's gradient)."""
-    return args.band_rows(view.shape[0], view.shape[1] * view.shape[2], threads)
 
 
 def _rows_per_window(plan):
@@ -297,22 +229,25 @@ def _rows_per_window(plan):
     return int(plan.windows[0][1].max()) * int(plan.windows[1][1].max())
 
 
-def _max_backward(grad_output, indices, input_shape, nd, make_plan, out, num_threads):
+def _max_backward(grad_output, indices, input_shape, nd, make_plan, out, num_threads,
+                  kept_as=None):
     call = _Pooling("grad_output", grad_output, nd)
     input_shape = args.shape_tuple("input_shape", input_shape, nd)
     plan = make_plan(input_shape[len(input_shape) - nd:], call.channels)
     args.check_grad_shape(call.x, input_shape[:len(input_shape) - nd] + plan.out_spatial)
+    given = indices
     indices = args.index_array(indices, call.x.shape, True, nd, call.channels_last)
     index_view = call.view(indices)
-    threads = args.thread_count(num_threads, call.x.size + math.prod(input_shape))
+    work = call.x.size + math.prod(input_shape)
     depth, height, width = args.kernel_dims(input_shape[len(input_shape) - nd:])
-    scratch = args.scratch(threads, 2 * index_view.shape[3], np.intc)
+    # per thread: two int rows of W outputs for the index check
+    checks = Scratch(2 * index_view.shape[3], np.intc)
 
     def check_indices():
-        bad = _max_pool.first_invalid_index(index_view, *plan.windows, *plan.dilation,
-                                            plan.channels, depth, height,
-                                            width * plan.channels, *plan.interior[:4], scratch,
-                                            threads)
+        bad = Call(_max_pool, "first_invalid_index", (indices.dtype,), (
+            *plan.windows, *plan.dilation, plan.channels, depth, height,
+            width * plan.channels, *plan.interior[:4], checks), work=work).run([index_view],
+                                                                              num_threads)
         if bad >= 0:
             where = call.position(bad, indices)
             raise ValueError(f"indices{list(map(int, where))} = {indices[where]} does not name "
@@ -322,40 +257,58 @@ def _max_backward(grad_output, indices, input_shape, nd, make_plan, out, num_thr
         check_indices()
     result = call.output(out, input_shape, indices)
     grad_view = call.view(result)
-    band = _band(grad_view, threads)
+    dtypes = (result.dtype, indices.dtype)
     # A new result is checked while it is computed: on failure nobody has seen it.
     if plan.disjoint:
-        invalid = _max_pool.backward_disjoint(
-            call.view(call.x), index_view, grad_view, *plan.windows, *plan.coverage[:2],
-            *plan.dilation, band, *plan.interior[:4], threads) != call.x.size
+        kernel = Call(_max_pool, "backward_disjoint", dtypes, (
+            *plan.windows, *plan.coverage[:2], *plan.dilation, BAND, *plan.interior[:4]),
+            _bands(grad_view), work)
+        valid = call.x.size  # (every index named a tap of its window)
     else:
-        invalid = _max_pool.backward(call.view(call.x), index_view, grad_view, *plan.windows,
-                                     *plan.coverage[:2], *plan.dilation, plan.channels, band,
-                                     out is None, *plan.interior[:4], scratch, threads)
-    if invalid:
+        kernel = Call(_max_pool, "backward", dtypes, (
+            *plan.windows, *plan.coverage[:2], *plan.dilation, plan.channels, BAND,
+            out is None, *plan.interior[:4], checks), _bands(grad_view), work)
+        valid = 0  # (no index was invalid)
+    kept_as = _plain(kept_as, call, grad_output) if out is None and indices is given else None
+    if _launch(kept_as, kernel, [(call.x, call.view(call.x)), (indices, index_view),
+                                 (result, grad_view)], num_threads, 2, valid) != valid:
         check_indices()
     return call.finish(result)
 
 
 # --- average pooling ------------------------------------------------------------------------
 
+def _shape_key(shape):
+    """``shape`` where it can be part of a signature: a tuple of ints (not merely equal to
+    one, as (2.0, 3) is), else None."""
+    if type(shape) is tuple and all(type(v) is int for v in shape):
+        return shape
+    return None
+
+
 def _avg_pool_nd(nd, x, kernel_size, stride, padding, ceil_mode, count_include_pad,
                  divisor_override, out, num_threads):
     arguments = args.avg_arguments(nd, kernel_size, stride, padding, ceil_mode,
                                    count_include_pad, divisor_override)
-    prepared = _prepared("avg", nd, arguments, x)
-    if prepared is not None and (out is None or prepared.takes(out, x)):
-        return prepared(x, num_threads, out)
+    kept_as = ("avg", nd, arguments)
+    result = _prepared.lean(kept_as, (x,), out, num_threads)
+    if result is not None:
+        return result
     return _avg_forward(x, nd, lambda spatial, channels: args.pool_plan(
-        spatial, *arguments, channels=channels), out, num_threads, ("avg", nd, arguments))
+        spatial, *arguments, channels=channels), out, num_threads, kept_as)
 
 
 def _avg_pool_backward_nd(nd, grad_output, input_shape, kernel_size, stride, padding,
                           ceil_mode, count_include_pad, divisor_override, out, num_threads):
     arguments = args.avg_arguments(nd, kernel_size, stride, padding, ceil_mode,
                                    count_include_pad, divisor_override)
+    shape = _shape_key(input_shape)
+    kept_as = None if shape is None else ("avg backward", nd, arguments, shape)
+    result = _prepared.lean(kept_as, (grad_output,), out, num_threads)
+    if result is not None:
+        return result
     return _avg_backward(grad_output, input_shape, nd, lambda spatial, channels: args.pool_plan(
-        spatial, *arguments, channels=channels), out, num_threads)
+        spatial, *arguments, channels=channels), out, num_threads, kept_as)
 
 
 # --- max pooling and unpooling ----------------------------------------------------------------
@@ -363,20 +316,29 @@ def _avg_pool_backward_nd(nd, grad_output, input_shape, kernel_size, stride, pad
 def _max_pool_nd(nd, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices, out,
                  num_threads):
     arguments = args.max_arguments(nd, kernel_size, stride, padding, dilation, ceil_mode)
-    plain = return_indices is False
-    prepared = _prepared("max", nd, arguments, x) if plain else None
-    if prepared is not None and (out is None or prepared.takes(out, x)):
-        return prepared(x, num_threads, out)
+    # (return_indices as a bool or "compact"; 1, say, gets the full path's TypeError)
+    kept_as = None if type(return_indices) not in (bool, str) else \
+        ("max", nd, arguments, return_indices)
+    result = _prepared.lean(kept_as, (x,), out, num_threads)
+    if result is not None:
+        return result
     return _max_forward(x, nd, lambda spatial, channels: args.pool_plan(
-        spatial, *arguments, channels=channels), return_indices, out, num_threads,
-        ("max", nd, arguments) if plain else None)
+        spatial, *arguments, channels=channels), return_indices, out, num_threads, kept_as)
 
 
 def _max_pool_backward_nd(nd, grad_output, indices, input_shape, kernel_size, stride, padding,
                           dilation, ceil_mode, out, num_threads):
     arguments = args.max_arguments(nd, kernel_size, stride, padding, dilation, ceil_mode)
+    shape = _shape_key(input_shape)
+    # (into out=, the indices are checked before anything is written: the full path)
+    kept_as = None if shape is None or out is not None else \
+        ("max backward", nd, arguments, shape)
+    result = _prepared.lean(kept_as, (grad_output, indices), None, num_threads)
+    if result is not None:
+        return result
     return _max_backward(grad_output, indices, input_shape, nd, lambda spatial, channels:
-                         args.pool_plan(spatial, *arguments, channels=channels), out, num_threads)
+                         args.pool_plan(spatial, *arguments, channels=channels), out,
+                         num_threads, kept_as)
 
 
 def _max_unpool_nd(nd, x, indices, kernel_size, stride, padding, output_size, out,

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import fastpool
-from fastpool import _arguments, _build_info, _kernels, functional, reference
+from fastpool import _arguments, _build_info, _kernels, _prepared, functional, reference
 from fastpool._kernels import _avg_pool, _max_pool
 from cases import pool_cases
 
@@ -124,13 +124,15 @@ def test_repeated_calls_take_the_lean_path_and_give_the_same_results(name, kwarg
             y = function(x, **kwargs, num_threads=threads)
             assert y.dtype == dtype
             np.testing.assert_allclose(y, expected(x, **kwargs), rtol=1e-5, atol=1e-4)
-    prepared = [call for key, call in functional._PREPARED.items()
-                if key[3] == shape and key[5] == dtype]
+    prepared = [call for key, call in _prepared._KEPT.items()
+                if key[1] == shape and key[3] == dtype]
     # and it calls the kernel compiled for the dtype, not the fused one that dispatches
     assert prepared and all(call.kernel is not kernel for call in prepared for kernel in (
-        _avg_pool.forward, _avg_pool.forward_plane, _max_pool.forward, _max_pool.forward_plane))
+        _avg_pool.forward, _avg_pool.forward_plane, _max_pool.forward, _max_pool.forward_plane,
+        _max_pool.forward_by_rows))
     # and holds its window tables as its kernel module's memoryviews, not arrays to ask again
-    assert all(not isinstance(value, np.ndarray) for call in prepared for value in call.statics)
+    assert all(not (isinstance(value, np.ndarray) and value.ndim == 2)
+               for call in prepared for value in call.arguments)
     x = x.astype(np.float32)
     # the same shape in another layout, dtype or byte order is not served the prepared call
     axis = x.ndim - nd - 1
@@ -154,19 +156,20 @@ def test_repeated_calls_into_out_take_the_lean_path_and_check_out(name, kwargs):
     x = np.random.default_rng(7).standard_normal((2, 3) + (6, 7, 9)[3 - nd:])
     function = getattr(fastpool, name)
     expected = function(x, **kwargs)  # prepares the call
-    served = []
-    prepared_call = functional._Prepared.__call__
+    served = []  # whether each call was served by the lean path
+    lean = _prepared.lean
 
-    def spy(self, *a):
-        served.append(self)
-        return prepared_call(self, *a)
+    def spy(*a):
+        result = lean(*a)
+        served.append(result is not None)
+        return result
     out = np.full_like(expected, np.nan)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(functional._Prepared, "__call__", spy)
+        patch.setattr(_prepared, "lean", spy)
         for threads in (None, 2):
             assert function(x, **kwargs, out=out, num_threads=threads) is out
             np.testing.assert_array_equal(out, expected)
-        assert len(served) == 2
+        assert served == [True, True]
         # an out that is not exactly the array the call writes is refused as on the full path
         bad = [(np.empty(expected.shape[:-1] + (expected.shape[-1] + 1,)), ValueError, "shape"),
                (expected.astype(np.float32), TypeError, "dtype"),
@@ -183,7 +186,66 @@ def test_repeated_calls_into_out_take_the_lean_path_and_check_out(name, kwargs):
         for wrong, error, message in bad:
             with pytest.raises(error, match=message):
                 function(y, **kwargs, out=wrong)
-        assert len(served) == 2
+        assert served.count(True) == 2
+
+
+KEPT_GRADIENTS = [  # backward calls (and forward with indices) that repeats serve lean
+    ("avg_pool2d", dict(kernel_size=2)),  # (disjoint windows)
+    ("avg_pool2d", dict(kernel_size=3, stride=1, padding=1)),  # (a plane at a time)
+    ("avg_pool2d", dict(kernel_size=3, stride=2, padding=1, count_include_pad=False)),
+    ("avg_pool1d", dict(kernel_size=3, stride=2, ceil_mode=True)),
+    ("max_pool2d", dict(kernel_size=2)),
+    ("max_pool2d", dict(kernel_size=3, stride=2, padding=1)),
+    ("max_pool3d", dict(kernel_size=2, stride=1)),
+]
+
+
+@pytest.mark.parametrize("name, kwargs", KEPT_GRADIENTS)
+def test_repeated_backward_and_index_calls_take_the_lean_path_and_give_the_same_results(
+        name, kwargs, monkeypatch):
+    nd = int(name[-2])
+    shape = (2, 3) + (6, 7, 9)[3 - nd:]
+    forward = getattr(fastpool, name)
+    backward, expected = (getattr(fastpool, name + "_backward"),
+                          getattr(reference, name + "_backward"))
+    served = []  # whether each call was served by the lean path
+    lean = _prepared.lean
+    monkeypatch.setattr(_prepared, "lean",
+                        lambda *a: served.append(lean(*a) is not None) or lean(*a))
+    index_kinds = [True, "compact"] if "max" in name else [None]
+    for seed in range(3):  # the first call of each kind prepares, the others reuse it
+        if seed == 1:
+            served.clear()
+        rng = np.random.default_rng(seed)
+        x = rng.permutation(np.prod(shape)).reshape(shape).astype(np.float32)  # no ties
+        for kind in index_kinds:
+            if kind is None:
+                y, arguments = forward(x, **kwargs), (x.shape,)
+            else:
+                y, indices = forward(x, **kwargs, return_indices=kind)
+                want_y, want_indices = getattr(reference, name)(x, **kwargs,
+                                                                return_indices=True)
+                np.testing.assert_array_equal(y, want_y)
+                if kind is True:
+                    np.testing.assert_array_equal(indices, want_indices)
+                arguments = (indices, x.shape)
+            g = rng.standard_normal(y.shape).astype(np.float32)
+            want = expected(g, *arguments, **kwargs)
+            for threads in (None, 2):
+                np.testing.assert_allclose(backward(g, *arguments, **kwargs,
+                                                    num_threads=threads), want, rtol=1e-6,
+                                           atol=1e-6)
+    assert served and all(served)
+    if "max" in name:  # an invalid index is still found, and named, on a repeat
+        indices = indices.copy()
+        indices.reshape(-1)[-1] = 0 if kind is True else 255
+        with pytest.raises(ValueError, match=r"does not name an element of its pooling window"):
+            backward(g, indices, x.shape, **kwargs)
+        assert served[-1] is False  # (the kept call found it; the full path said where)
+        out = np.full(x.shape, 7.0, np.float32)
+        with pytest.raises(ValueError, match=r"does not name an element"):
+            backward(g, indices, x.shape, **kwargs, out=out)
+        assert (out == 7.0).all()
 
 
 DISJOINT = [  # windows that share no input: backward writes each input once
@@ -211,6 +273,7 @@ def test_backward_of_disjoint_windows_writes_each_input_once_with_the_scatters_b
     x, bits = _data((2, 3) + (10, 9, 12)[3 - nd:], dtype)
     kernels = _max_pool if "max" in name else _avg_pool
     calls = []
+    _prepared.forget()  # (a kept call holds the kernel it was prepared with)
     disjoint = kernels.backward_disjoint
     monkeypatch.setattr(kernels, "backward_disjoint",
                         lambda *a: calls.append(1) or disjoint(*a))
@@ -266,7 +329,7 @@ def test_the_avx2_kernels_give_the_baseline_kernels_bits(kind, nd, monkeypatch):
         for avg, maximum in variants:
             monkeypatch.setattr(functional, "_avg_pool", avg)
             monkeypatch.setattr(functional, "_max_pool", maximum)
-            functional._PREPARED.clear()  # (prepared calls hold a module's kernels)
+            _prepared.forget()  # (prepared calls hold a module's kernels)
             if kind == "max":
                 y, indices = forward(x, **case.kwargs, return_indices=True)
                 outputs = [forward(x, **case.kwargs), y, indices]
@@ -280,7 +343,7 @@ def test_the_avx2_kernels_give_the_baseline_kernels_bits(kind, nd, monkeypatch):
             results.append([np.ascontiguousarray(a).view(np.uint8) for a in outputs])
         for baseline, avx2 in zip(*results):
             np.testing.assert_array_equal(avx2, baseline, err_msg=case.describe(forward.__name__))
-    functional._PREPARED.clear()
+    _prepared.forget()
 
 
 def test_the_simd_setting_chooses_the_kernels():
