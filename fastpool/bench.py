@@ -254,15 +254,33 @@ def _scaling(cases, threads, repeats=5):
 
 
 def _overhead(repeats=2000):
-    """Per-call time on a tiny (1, 1, 3, 3) input, for fastpool and (if installed) PyTorch."""
+    """Per-call time on a tiny (1, 1, 3, 3) input, forward and backward, for fastpool and (if
+    installed) PyTorch (its backward as the aten operators that autograd calls)."""
     x = np.ones((1, 1, 3, 3), np.float32)
+    g = np.ones((1, 1, 1, 1), np.float32)
+    _, indices = functional.max_pool2d(x, 2, return_indices=True)
     calls = {"fastpool avg_pool2d": lambda: functional.avg_pool2d(x, 2),
-             "fastpool max_pool2d": lambda: functional.max_pool2d(x, 2)}
+             "fastpool max_pool2d": lambda: functional.max_pool2d(x, 2),
+             "fastpool max_pool2d, indices":
+                 lambda: functional.max_pool2d(x, 2, return_indices=True),
+             "fastpool avg_pool2d_backward":
+                 lambda: functional.avg_pool2d_backward(g, x.shape, 2),
+             "fastpool max_pool2d_backward":
+                 lambda: functional.max_pool2d_backward(g, indices, x.shape, 2)}
     try:
         import torch
-        t = torch.from_numpy(x)
-        calls["PyTorch avg_pool2d"] = lambda: torch.nn.functional.avg_pool2d(t, 2)
-        calls["PyTorch max_pool2d"] = lambda: torch.nn.functional.max_pool2d(t, 2)
+        t, grad = torch.from_numpy(x), torch.from_numpy(g)
+        aten, pair, zero = torch.ops.aten, [2, 2], [0, 0]
+        index_tensor = torch.from_numpy(indices)
+        calls.update({
+            "PyTorch avg_pool2d": lambda: torch.nn.functional.avg_pool2d(t, 2),
+            "PyTorch max_pool2d": lambda: torch.nn.functional.max_pool2d(t, 2),
+            "PyTorch max_pool2d, indices":
+                lambda: torch.nn.functional.max_pool2d(t, 2, return_indices=True),
+            "PyTorch avg_pool2d_backward": lambda: aten.avg_pool2d_backward(
+                grad, t, pair, pair, zero, False, True, None),
+            "PyTorch max_pool2d_backward": lambda: aten.max_pool2d_with_indices_backward(
+                grad, t, pair, pair, zero, [1, 1], False, index_tensor)})
     except ImportError:
         pass
     for name, call in calls.items():

@@ -281,9 +281,10 @@ def _max_backward(grad_output, indices, input_shape, nd, make_plan, out, num_thr
 def _shape_key(shape):
     """``shape`` where it can be part of a signature: a tuple of ints (not merely equal to
     one, as (2.0, 3) is), else None."""
-    if type(shape) is tuple and all(type(v) is int for v in shape):
-        return shape
-    return None
+    return shape if type(shape) is tuple and _INT.issuperset(map(type, shape)) else None
+
+
+_INT = frozenset((int,))
 
 
 def _avg_pool_nd(nd, x, kernel_size, stride, padding, ceil_mode, count_include_pad,
