@@ -1,7 +1,8 @@
 """Build fastpool's Cython kernels.
 
 Everything about compiling lives here, once:
-- the extension list (one module per kernel family);
+- the extension list (one module per kernel family, the build facts, and the prepared-call
+  cache that serves repeated calls);
 - the Cython compiler directives (``FASTPOOL_CYTHON_DEBUG=1`` turns bounds, wraparound and
   initialisation checks back on, for the debug build that CI tests);
 - the OpenMP flags, chosen per compiler and proved by compiling and linking a test program.
@@ -35,7 +36,8 @@ DIRECTIVES = {
     "freethreading_compatible": True,
 }
 
-KERNEL_MODULES = ["_build_info", "_avg_pool", "_max_pool", "_global_pool", "_bandwidth"]
+# (_prepared holds no kernel: it is compiled for the speed of the per-call path)
+MODULES = ["_build_info", "_avg_pool", "_max_pool", "_global_pool", "_bandwidth", "_prepared"]
 # The compute-bound kernels, whose overlapping windows run measurably faster as AVX2 code
 # (README, Speed); global pooling and the bandwidth probe are memory-bound already.
 AVX2_MODULES = ["_avg_pool", "_max_pool"]
@@ -109,7 +111,7 @@ class BuildExt(build_ext):
 variant = ("debug" if DEBUG else "release") + ("-openmp" if WANT_OPENMP else "-serial")
 
 
-def kernel_extension(module, name, **options):
+def extension(module, name, **options):
     """Extension ``module`` from fastpool/<name>.pyx."""
     return Extension(module, [f"fastpool/{name}.pyx"],
                      define_macros=[("FASTPOOL_DEBUG_BUILD", "1" if DEBUG else "0")], **options)
@@ -121,11 +123,10 @@ def cythonized(extensions, build_dir):
                      nthreads=os.cpu_count() or 1)
 
 
-extensions = cythonized([kernel_extension(f"fastpool.{name}", name) for name in KERNEL_MODULES],
-                        variant)
+extensions = cythonized([extension(f"fastpool.{name}", name) for name in MODULES], variant)
 if WANT_AVX2:  # generated apart: a Cython module knows its full name
-    extensions += cythonized([kernel_extension(f"fastpool._avx2.{name}", name,
-                                               extra_compile_args=AVX2_FLAGS)
+    extensions += cythonized([extension(f"fastpool._avx2.{name}", name,
+                                        extra_compile_args=AVX2_FLAGS)
                               for name in AVX2_MODULES], variant + "-avx2")
 
 setup(

@@ -89,14 +89,11 @@ def _plain(kept_as, call, given):
 def _launch(kept_as, kernel, pairs, num_threads, taken=1, valid=None):
     """Run the prepared ``kernel`` on the views of ``pairs`` ((array, its view), in the
     kernel's order: first the ``taken`` arrays the caller gave, then those the call makes), and
-    keep it for repeats of ``kept_as`` (what is computed; None: not kept) on arrays like the
-    caller's, if it returned ``valid``. Returns what the kernel returned."""
+    keep it for repeats of ``kept_as`` (what is computed, with the caller's arguments; None:
+    not kept) if it returned ``valid``. Returns what the kernel returned."""
     status = kernel.run([view for _, view in pairs], num_threads)
     if kept_as is not None and status == valid:
-        kernel.keep(_prepared.signature(kept_as, [a for a, _ in pairs[:taken]]),
-                    tuple(view.shape for _, view in pairs[:taken]),
-                    tuple((a.shape, view.shape, a.dtype) for a, view in pairs[taken:]),
-                    valid)
+        kernel.keep(kept_as, pairs[:taken], pairs[taken:], valid)
     return status
 
 
@@ -278,68 +275,57 @@ def _max_backward(grad_output, indices, input_shape, nd, make_plan, out, num_thr
 
 # --- average pooling ------------------------------------------------------------------------
 
-def _shape_key(shape):
-    """``shape`` where it can be part of a signature: a tuple of ints (not merely equal to
-    one, as (2.0, 3) is), else None."""
-    return shape if type(shape) is tuple and _INT.issuperset(map(type, shape)) else None
-
-
-_INT = frozenset((int,))
-
-
 def _avg_pool_nd(nd, x, kernel_size, stride, padding, ceil_mode, count_include_pad,
                  divisor_override, out, num_threads):
-    arguments = args.avg_arguments(nd, kernel_size, stride, padding, ceil_mode,
-                                   count_include_pad, divisor_override)
-    kept_as = ("avg", nd, arguments)
-    result = _prepared.lean(kept_as, (x,), out, num_threads)
+    kind = ("avg", nd, kernel_size, stride, padding, ceil_mode, count_include_pad,
+            divisor_override)
+    result = _prepared.lean(kind, x, None, out, num_threads)
     if result is not None:
         return result
+    arguments = args.avg_arguments(nd, kernel_size, stride, padding, ceil_mode,
+                                   count_include_pad, divisor_override)
     return _avg_forward(x, nd, lambda spatial, channels: args.pool_plan(
-        spatial, *arguments, channels=channels), out, num_threads, kept_as)
+        spatial, *arguments, channels=channels), out, num_threads, kind)
 
 
 def _avg_pool_backward_nd(nd, grad_output, input_shape, kernel_size, stride, padding,
                           ceil_mode, count_include_pad, divisor_override, out, num_threads):
-    arguments = args.avg_arguments(nd, kernel_size, stride, padding, ceil_mode,
-                                   count_include_pad, divisor_override)
-    shape = _shape_key(input_shape)
-    kept_as = None if shape is None else ("avg backward", nd, arguments, shape)
-    result = _prepared.lean(kept_as, (grad_output,), out, num_threads)
+    kind = ("avg backward", nd, input_shape, kernel_size, stride, padding, ceil_mode,
+            count_include_pad, divisor_override)
+    result = _prepared.lean(kind, grad_output, None, out, num_threads)
     if result is not None:
         return result
+    arguments = args.avg_arguments(nd, kernel_size, stride, padding, ceil_mode,
+                                   count_include_pad, divisor_override)
     return _avg_backward(grad_output, input_shape, nd, lambda spatial, channels: args.pool_plan(
-        spatial, *arguments, channels=channels), out, num_threads, kept_as)
+        spatial, *arguments, channels=channels), out, num_threads, kind)
 
 
 # --- max pooling and unpooling ----------------------------------------------------------------
 
 def _max_pool_nd(nd, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices, out,
                  num_threads):
-    arguments = args.max_arguments(nd, kernel_size, stride, padding, dilation, ceil_mode)
-    # (return_indices as a bool or "compact"; 1, say, gets the full path's TypeError)
-    kept_as = None if type(return_indices) not in (bool, str) else \
-        ("max", nd, arguments, return_indices)
-    result = _prepared.lean(kept_as, (x,), out, num_threads)
+    kind = ("max", nd, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+    result = _prepared.lean(kind, x, None, out, num_threads)
     if result is not None:
         return result
+    arguments = args.max_arguments(nd, kernel_size, stride, padding, dilation, ceil_mode)
     return _max_forward(x, nd, lambda spatial, channels: args.pool_plan(
-        spatial, *arguments, channels=channels), return_indices, out, num_threads, kept_as)
+        spatial, *arguments, channels=channels), return_indices, out, num_threads, kind)
 
 
 def _max_pool_backward_nd(nd, grad_output, indices, input_shape, kernel_size, stride, padding,
                           dilation, ceil_mode, out, num_threads):
-    arguments = args.max_arguments(nd, kernel_size, stride, padding, dilation, ceil_mode)
-    shape = _shape_key(input_shape)
     # (into out=, the indices are checked before anything is written: the full path)
-    kept_as = None if shape is None or out is not None else \
-        ("max backward", nd, arguments, shape)
-    result = _prepared.lean(kept_as, (grad_output, indices), None, num_threads)
+    kind = None if out is not None else \
+        ("max backward", nd, input_shape, kernel_size, stride, padding, dilation, ceil_mode)
+    result = _prepared.lean(kind, grad_output, indices, None, num_threads)
     if result is not None:
         return result
+    arguments = args.max_arguments(nd, kernel_size, stride, padding, dilation, ceil_mode)
     return _max_backward(grad_output, indices, input_shape, nd, lambda spatial, channels:
                          args.pool_plan(spatial, *arguments, channels=channels), out,
-                         num_threads, kept_as)
+                         num_threads, kind)
 
 
 def _max_unpool_nd(nd, x, indices, kernel_size, stride, padding, output_size, out,

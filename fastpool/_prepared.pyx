@@ -1,0 +1,239 @@
+"""Prepared kernel calls, and the lean path for calls that repeat a signature.
+
+A kernel takes its arrays first, as (planes, D, H, W) views, then arguments that the call's
+signature fixes (window tables, scalars, per-thread scratch sizes, the rows per task), then
+the thread count. ``Call`` holds one kernel call's fixed part, ready to run on any arrays of
+its signature; ``functional`` builds one for every kernel it runs. For a plain call (the
+caller's arrays C-contiguous, native and used as given, no float16 work array) it also keeps
+the Call, with the shapes of the arrays it takes and makes, under the call's signature: what
+is computed, with the caller's own arguments, and the arrays' shapes, strides and dtypes.
+``lean`` serves a repeat from it, skipping validation, argument normalisation, planning and
+layout work: on small arrays that work costs more than the pooling.
+
+Only arguments of exact types make a signature (an int, a bool, None, a str, a tuple of
+ints, each where that parameter takes it): two such values that compare equal normalise
+alike, where 2.0 == 2 or True == 1 would not. Anything else takes the full path, always.
+
+This module is compiled for its speed alone (the lean path's steps cost ~0.1 us each in
+Python); it holds no kernel and validates nothing.
+"""
+
+import numpy as np
+
+from fastpool import _arguments as args
+
+BAND = object()  # stands for the rows per task, which depend on the thread count
+
+cdef object _ndarray = np.ndarray
+cdef object _empty = np.empty
+cdef Py_ssize_t _SERIAL_WORK_LIMIT = args.SERIAL_WORK_LIMIT
+
+
+cdef class Scratch:
+    """Stands for a scratch row of ``width`` elements of ``dtype`` per thread (made for each
+    call, as concurrent calls cannot share them), set to ``fill`` where it is not None. Each
+    row is padded to whole 64-byte cache lines plus one, so that threads writing their own
+    rows never share a line."""
+
+    cdef readonly Py_ssize_t row
+    cdef readonly object dtype, fill
+
+    def __init__(self, Py_ssize_t width, dtype, fill=None):
+        self.dtype, self.fill = np.dtype(dtype), fill
+        cdef Py_ssize_t per_line = 64 // self.dtype.itemsize
+        self.row = -(-width // per_line) * per_line + per_line
+
+    def make(self, int threads):
+        if self.fill is not None and self.fill == 0:
+            return np.zeros((threads, self.row), self.dtype)  # (fill(0) costs ~0.4 us more)
+        rows = _empty((threads, self.row), self.dtype)
+        if self.fill is not None:
+            rows.fill(self.fill)
+        return rows
+
+
+_KERNEL_TYPES = {np.dtype(t): name for t, name in [
+    (np.float32, "float"), (np.float64, "double"), (np.int8, "int8_t"), (np.uint8, "uint8_t"),
+    (np.int16, "int16_t"), (np.uint16, "uint16_t"), (np.int32, "int32_t"), (np.int64, "int64_t")]}
+
+
+def _specialised(kernel, dtypes):
+    """The kernel compiled for the fused types ``dtypes`` (its arrays' element types, in the
+    order its fused types vary): calling it directly skips the fused-type dispatch. The fused
+    kernel itself where none matches (or the kernel is not fused)."""
+    names = "|".join(_KERNEL_TYPES.get(dtype, "?") for dtype in dtypes)
+    return getattr(kernel, "__signatures__", {}).get(names, kernel)
+
+
+cdef class Call:
+    """One kernel call, prepared: kernel ``name`` of ``module``, compiled for the arrays'
+    ``dtypes``, and its arguments after the arrays (less the thread count), where ``BAND`` and
+    ``Scratch`` stand for those that depend on the thread count. ``bands`` = (planes, rows per
+    plane) that the tasks split; ``work`` the element count that decides the thread count.
+    ``run`` runs it on views; once kept (``keep``), ``lean`` runs it on the caller's
+    arrays."""
+
+    cdef readonly object kernel
+    cdef readonly tuple arguments
+    cdef tuple bands, serial, scratch_at, given, shapes, views, dtypes
+    cdef Py_ssize_t work
+    cdef object valid
+    cdef bint tiny
+
+    def __init__(self, module, name, dtypes, arguments, bands=None, Py_ssize_t work=0):
+        self.kernel = _specialised(getattr(module, name), dtypes)
+        # Window tables as the kernel module's own typed memoryviews, which its kernels take
+        # without a new buffer request (~0.1 us a table).
+        table = module.plan_table
+        self.arguments = tuple([table(a) if isinstance(a, np.ndarray) and a.ndim == 2
+                                and a.dtype == np.intp else a for a in arguments])
+        self.bands, self.work = bands, work
+        self.scratch_at = tuple([(i, a) for i, a in enumerate(self.arguments)
+                                 if type(a) is Scratch])
+        self.serial = self._resolved(1)  # (one thread: the common case for small arrays)
+
+    cdef tuple _resolved(self, int threads):
+        band = args.band_rows(*self.bands, threads) if self.bands else None
+        return tuple([band if a is BAND else a for a in self.arguments]) + (threads,)
+
+    def run(self, views, num_threads):
+        """What the kernel returns, run on ``views`` (its arrays, in its order)."""
+        cdef int threads
+        if num_threads is None and self.work < _SERIAL_WORK_LIMIT:
+            threads = 1  # (as thread_count says, without asking OpenMP)
+        else:
+            threads = args.thread_count(num_threads, self.work)
+        arguments = self.serial if threads == 1 else self._resolved(threads)
+        if self.scratch_at:
+            arguments = list(arguments)
+            for at, scratch in self.scratch_at:
+                arguments[at] = scratch.make(threads)
+        return self.kernel(*views, *arguments)
+
+    def keep(self, kind, given, made, valid):
+        """Keep this call for repeats of ``kind`` (what is computed, with the caller's
+        arguments: kept only where those make a signature) on arrays like ``given``, the
+        caller's arrays and the views of them the kernel takes, as pairs; ``made`` are the
+        arrays the call makes and their views (the first is the one ``out=`` may stand
+        for); ``valid`` is what the kernel returns on valid input."""
+        key = signature(kind, given[0][0], given[1][0] if len(given) == 2 else None)
+        if key is None:
+            return
+        self.given = tuple([view.shape for _, view in given])
+        self.shapes = tuple([a.shape for a, _ in made])
+        self.views = tuple([view.shape for _, view in made])
+        self.dtypes = tuple([a.dtype for a, _ in made])
+        self.valid = valid
+        # one array in and one out, on one thread, without scratch: the tiny array's call,
+        # which ``lean`` makes at its cheapest (each step costs ~0.1 us, the pooling less)
+        self.tiny = (len(given) == len(made) == 1 and valid is None and not self.scratch_at
+                     and self.work < _SERIAL_WORK_LIMIT)
+        if len(_KEPT) >= 512:
+            _KEPT.clear()
+        _KEPT[key] = self
+
+    cdef bint takes(self, out, a, b):
+        """Whether ``out`` is exactly what this call writes (sharing no memory with the
+        caller's arrays ``a`` and ``b``), as ``args.output_array`` checks it: otherwise the
+        full path says what is wrong with it."""
+        return (type(out) is _ndarray and out.shape == self.shapes[0]
+                and out.dtype == self.dtypes[0] and out.flags.c_contiguous
+                and out.flags.writeable and not np.may_share_memory(out, a)
+                and (b is None or not np.may_share_memory(out, b)))
+
+    cdef object serve(self, a, b, out, num_threads):
+        """The result for the caller's arrays ``a`` (and ``b``, where the call takes two) and
+        ``out`` (None, or one that ``takes`` accepted); None where the kernel found the input
+        invalid."""
+        cdef tuple views = self.views
+        result = _empty(views[0], self.dtypes[0]) if out is None else out.reshape(views[0])
+        if self.tiny and num_threads is None:  # (any thread count gives one)
+            self.kernel(a.reshape(self.given[0]), result, *self.serial)
+            return result.reshape(self.shapes[0]) if out is None else out
+        arrays = [a.reshape(self.given[0])]
+        if b is not None:
+            arrays.append(b.reshape(self.given[1]))
+        arrays.append(result)
+        indices = None
+        if len(views) == 2:  # (max pooling's indices)
+            indices = _empty(views[1], self.dtypes[1])
+            arrays.append(indices)
+        if self.run(arrays, num_threads) != self.valid:
+            return None
+        result = result.reshape(self.shapes[0]) if out is None else out
+        return result if indices is None else (result, indices.reshape(self.shapes[1]))
+
+
+_KEPT = {}  # signature -> kept Call
+
+
+def forget():
+    """Drop every kept call (as when the kernel modules change)."""
+    _KEPT.clear()
+
+
+# What each kind of call's arguments (after its name and nd) must be to make a signature:
+# w an int, None or a tuple of ints (window sizes), b a bool, n None or an int, s a bool or
+# a str (return_indices), S a tuple of ints (input_shape).
+_FORMS = {"avg": b"wwwbbn", "max": b"wwwwbs", "avg backward": b"Swwwbbn",
+          "max backward": b"Swwwwb"}
+
+
+cdef bint exact_ints(object value):
+    if type(value) is not tuple:
+        return False
+    for item in <tuple>value:
+        if type(item) is not int:
+            return False
+    return True
+
+
+cdef bint signs(tuple kind):
+    """Whether ``kind``'s arguments make a signature (see the notes above)."""
+    cdef bytes form = _FORMS[kind[0]]
+    cdef const unsigned char* codes = form
+    cdef Py_ssize_t i
+    for i in range(len(form)):
+        value = kind[i + 2]
+        if codes[i] == c'w':
+            if not (value is None or type(value) is int or exact_ints(value)):
+                return False
+        elif codes[i] == c'b':
+            if type(value) is not bool:
+                return False
+        elif codes[i] == c'n':
+            if not (value is None or type(value) is int):
+                return False
+        elif codes[i] == c's':
+            if type(value) is not bool and type(value) is not str:
+                return False
+        elif not exact_ints(value):
+            return False
+    return True
+
+
+cdef object signature(tuple kind, a, b=None):
+    """A call's signature: ``kind`` (its name, nd and the caller's arguments) and the shapes,
+    strides and dtypes of the caller's arrays ``a`` (and ``b``); None where they do not make
+    one (or ``kind`` is None: the call is not to be kept)."""
+    if kind is None or type(a) is not _ndarray or not signs(kind):
+        return None
+    if b is None:
+        return (kind, a.shape, a.strides, a.dtype)
+    if type(b) is not _ndarray:
+        return None
+    return (kind, a.shape, a.strides, a.dtype, b.shape, b.strides, b.dtype)
+
+
+def lean(tuple kind, a, b, out, num_threads):
+    """The result of the call kept for ``kind`` on the caller's arrays ``a`` (and ``b``, or
+    None); None where none is kept, where ``out`` is not exactly what it writes or where the
+    kernel found the input invalid: then the full path runs, and says what is wrong."""
+    cdef Call call
+    key = signature(kind, a, b)
+    if key is None:
+        return None
+    call = _KEPT.get(key)
+    if call is None or (out is not None and not call.takes(out, a, b)):
+        return None
+    return call.serve(a, b, out, num_threads)
