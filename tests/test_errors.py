@@ -104,17 +104,22 @@ def test_read_only_out_is_rejected_untouched():
 EQUAL_BUT_WRONG = [  # each equal to (and hashing as) a valid value that is called first
     ("kernel_size", (2, 2), (2.0, 2.0)), ("kernel_size", (1, 2), (True, 2)),
     ("stride", (2, 2), (2.0, 2)), ("padding", (1, 0), (1, 0.0)),
-    ("dilation", (1, 1), (True, True)),
+    ("dilation", (1, 1), (True, True)), ("dilation", 1, True), ("kernel_size", 2, 2.0),
+    ("ceil_mode", True, 1), ("ceil_mode", False, 0), ("count_include_pad", True, 1),
+    ("divisor_override", 2, 2.0), ("divisor_override", 1, True), ("return_indices", False, 0),
 ]
+ONLY = {"dilation": "max", "return_indices": "max", "count_include_pad": "avg",
+        "divisor_override": "avg"}
 
 
 @pytest.mark.parametrize("family, name, valid, wrong", [
     (family, *case) for family in ("avg", "max") for case in EQUAL_BUT_WRONG
-    if family == "max" or case[0] != "dilation"])
+    if ONLY.get(case[0], family) == family])
 def test_a_cached_call_does_not_accept_an_equal_value_of_the_wrong_type(family, name, valid,
                                                                         wrong):
-    # Repeated calls skip argument normalisation; an argument equal to one already seen must
-    # still get the TypeError, not that call's result.
+    # Repeated calls skip argument normalisation (the lean path is looked up by the caller's
+    # own arguments); an argument equal to one already seen must still get the TypeError, not
+    # that call's result.
     base = {"kernel_size": (3, 3)}
     forward = getattr(fastpool, f"{family}_pool2d")
     for value in (valid, valid, wrong):
@@ -126,11 +131,17 @@ def test_a_cached_call_does_not_accept_an_equal_value_of_the_wrong_type(family, 
             forward(X, **call)
 
 
+@pytest.mark.parametrize("family", ["avg", "max"])
 @pytest.mark.parametrize("shape", [(2.0, 3, 8, 8), (2, 3, 8, np.float64(8)), (2, True, 8, 8)])
-def test_a_cached_backward_does_not_accept_an_equal_input_shape_of_the_wrong_type(shape):
+def test_a_cached_backward_does_not_accept_an_equal_input_shape_of_the_wrong_type(family,
+                                                                                 shape):
     good = (2, 1 if shape[1] is True else 3, 8, 8)
-    grad = G[:, :good[1]].copy()
+    x = np.random.default_rng(0).standard_normal(good).astype(np.float32)
+    backward = getattr(fastpool, f"{family}_pool2d_backward")
+    _, indices = fastpool.max_pool2d(x, 2, return_indices=True)
+    given = (indices,) if family == "max" else ()
+    grad = np.ones(indices.shape, np.float32)
     for _ in range(3):
-        fastpool.avg_pool2d_backward(grad, good, 2)
+        backward(grad, *given, good, 2)
     with pytest.raises(TypeError, match="input_shape must be a tuple of ints"):
-        fastpool.avg_pool2d_backward(grad, shape, 2)
+        backward(grad, *given, shape, 2)
