@@ -114,6 +114,36 @@ def forward(const real[:, :, :, ::1] x, real[:, :, :, ::1] out,
                              block, band_of(task, bands, band_rows, rows, out.shape[2]))
 
 
+cdef inline void forward_one_plane(const real[:, :, :, ::1] x, real[:, :, :, ::1] out,
+                                   real* padded, real* total, const Py_ssize_t[:, ::1] wh,
+                                   const Py_ssize_t[:, ::1] ww, Py_ssize_t kernel_h,
+                                   Py_ssize_t kernel_w, Py_ssize_t top, Py_ssize_t left,
+                                   Py_ssize_t scale, Py_ssize_t low, Py_ssize_t high,
+                                   Py_ssize_t plane) noexcept nogil:
+    """One task of ``forward_plane``: plane ``plane``, with its thread's rows ``padded`` and
+    ``total``."""
+    cdef Py_ssize_t out_h = out.shape[2], out_w = out.shape[3]
+    cdef Py_ssize_t pitch = out_w + kernel_w - 1
+    cdef Py_ssize_t count = (out_h - 1) * pitch + out_w
+    cdef Py_ssize_t oh, ow, edge, divisor_h
+    cdef const real* source = &x[plane, 0, 0, 0]
+    cdef real* result
+    cdef real divisor
+    if top or left:
+        copy_plane(padded, source, x.shape[2], x.shape[3], top, left, pitch)
+        source = padded
+    fold_window(total, source, SUM, 0, count, 1, 1, kernel_h, kernel_w, 0, pitch, 1, True, 0)
+    for oh in range(out_h):
+        result, divisor_h = &out[plane, 0, oh, 0], scale * wh[2, oh]
+        if high > low:  # interior windows share a divisor
+            divisor = <real>(divisor_h * ww[2, low])
+            for ow in range(low, high):
+                result[ow] = total[oh * pitch + ow] / divisor
+        for edge in range(out_w - (high - low)):
+            ow = edge if edge < low else edge + (high - low)
+            result[ow] = total[oh * pitch + ow] / <real>(divisor_h * ww[2, ow])
+
+
 def forward_plane(const real[:, :, :, ::1] x, real[:, :, :, ::1] out, real[:, ::1] padded,
                   real[:, ::1] totals, const Py_ssize_t[:, ::1] wh, const Py_ssize_t[:, ::1] ww,
                   Py_ssize_t kernel_h, Py_ssize_t kernel_w, Py_ssize_t top, Py_ssize_t left,
@@ -127,35 +157,20 @@ def forward_plane(const real[:, :, :, ::1] x, real[:, :, :, ::1] out, real[:, ::
     in ``forward``, and the padding's zeros change no bits (a sum from +0.0 is never -0.0),
     so the results are the same. Columns past out_w mix neighbouring rows and are never
     read."""
-    cdef Py_ssize_t out_h = out.shape[2], out_w = out.shape[3]
-    cdef Py_ssize_t pitch = out_w + kernel_w - 1, rows = out_h + kernel_h - 1
-    cdef Py_ssize_t count = (out_h - 1) * pitch + out_w
-    cdef Py_ssize_t plane, t, oh, ow, edge, divisor_h
-    cdef bint unpadded = top == 0 and left == 0
-    cdef const real* source
-    cdef real* total
-    cdef real* result
-    cdef real divisor
+    cdef Py_ssize_t pitch = out.shape[3] + kernel_w - 1, rows = out.shape[2] + kernel_h - 1
+    cdef Py_ssize_t plane, t
     with nogil:
-        if not unpadded:
+        if top or left:
             fill_planes(padded, rows * pitch, 0)
-        for plane in prange(out.shape[0], num_threads=num_threads, schedule="static"):
-            t = threadid()
-            source, total = &x[plane, 0, 0, 0], &totals[t, 0]
-            if not unpadded:
-                copy_plane(&padded[t, 0], source, x.shape[2], x.shape[3], top, left, pitch)
-                source = &padded[t, 0]
-            fold_window(total, source, SUM, 0, count, 1, 1, kernel_h, kernel_w, 0, pitch, 1,
-                        True, 0)
-            for oh in range(out_h):
-                result, divisor_h = &out[plane, 0, oh, 0], scale * wh[2, oh]
-                if high > low:  # interior windows share a divisor
-                    divisor = <real>(divisor_h * ww[2, low])
-                    for ow in range(low, high):
-                        result[ow] = total[oh * pitch + ow] / divisor
-                for edge in range(out_w - (high - low)):
-                    ow = edge if edge < low else edge + (high - low)
-                    result[ow] = total[oh * pitch + ow] / <real>(divisor_h * ww[2, ow])
+        if num_threads == 1:  # (an OpenMP region costs more than pooling a tiny array)
+            for plane in range(out.shape[0]):
+                forward_one_plane(x, out, &padded[0, 0], &totals[0, 0], wh, ww, kernel_h,
+                                  kernel_w, top, left, scale, low, high, plane)
+        else:
+            for plane in prange(out.shape[0], num_threads=num_threads, schedule="static"):
+                t = threadid()
+                forward_one_plane(x, out, &padded[t, 0], &totals[t, 0], wh, ww, kernel_h,
+                                  kernel_w, top, left, scale, low, high, plane)
 
 
 cdef inline void divide_row(real* share, const real* gradient, Py_ssize_t divisor_dh,
@@ -174,6 +189,28 @@ cdef inline void divide_row(real* share, const real* gradient, Py_ssize_t diviso
         share[ow] = gradient[ow] / <real>(divisor_dh * factors[ow])
 
 
+cdef inline void backward_one_plane(const real[:, :, :, ::1] grad_output,
+                                    real[:, :, :, ::1] grad_input, real* share, real* total,
+                                    const Py_ssize_t[:, ::1] wh, const Py_ssize_t[:, ::1] ww,
+                                    Py_ssize_t kernel_h, Py_ssize_t kernel_w, Py_ssize_t top,
+                                    Py_ssize_t left, Py_ssize_t scale, Py_ssize_t low,
+                                    Py_ssize_t high, Py_ssize_t plane) noexcept nogil:
+    """One task of ``backward_plane``: plane ``plane``, with its thread's rows ``share`` and
+    ``total``."""
+    cdef Py_ssize_t out_h = grad_output.shape[2], out_w = grad_output.shape[3]
+    cdef Py_ssize_t in_h = grad_input.shape[2], in_w = grad_input.shape[3]
+    cdef Py_ssize_t pitch = in_w + kernel_w - 1, count = (in_h - 1) * pitch + in_w
+    cdef Py_ssize_t oh, h, w
+    for oh in range(out_h):
+        divide_row(share + (oh + kernel_h - 1 - top) * pitch + kernel_w - 1 - left,
+                   &grad_output[plane, 0, oh, 0], scale * wh[2, oh], &ww[2, 0], low, high,
+                   out_w)
+    fold_window(total, share, SUM, 0, count, 1, 1, kernel_h, kernel_w, 0, pitch, 1, True, 0)
+    for h in range(in_h):
+        for w in range(in_w):
+            grad_input[plane, 0, h, w] = total[h * pitch + w]
+
+
 def backward_plane(const real[:, :, :, ::1] grad_output, real[:, :, :, ::1] grad_input,
                    real[:, ::1] shares, real[:, ::1] totals, const Py_ssize_t[:, ::1] wh,
                    const Py_ssize_t[:, ::1] ww, Py_ssize_t kernel_h, Py_ssize_t kernel_w,
@@ -185,25 +222,18 @@ def backward_plane(const real[:, :, :, ::1] grad_output, real[:, :, :, ::1] grad
     shares at rows h + jh and columns w + jw, in output order; so one fold of the kernel's taps
     over the flattened plane (``totals[t]``) gives every input's gradient, in the order and
     with the bits of ``backward``. Columns past W mix neighbouring rows and are never read."""
-    cdef Py_ssize_t out_h = grad_output.shape[2], out_w = grad_output.shape[3]
-    cdef Py_ssize_t in_h = grad_input.shape[2], in_w = grad_input.shape[3]
-    cdef Py_ssize_t pitch = in_w + kernel_w - 1, count = (in_h - 1) * pitch + in_w
-    cdef Py_ssize_t plane, t, oh, h, w
-    cdef real* share
-    cdef real* total
+    cdef Py_ssize_t plane, t
     with nogil:
-        for plane in prange(grad_input.shape[0], num_threads=num_threads, schedule="static"):
-            t = threadid()
-            share, total = &shares[t, 0], &totals[t, 0]
-            for oh in range(out_h):
-                divide_row(share + (oh + kernel_h - 1 - top) * pitch + kernel_w - 1 - left,
-                           &grad_output[plane, 0, oh, 0], scale * wh[2, oh], &ww[2, 0], low,
-                           high, out_w)
-            fold_window(total, share, SUM, 0, count, 1, 1, kernel_h, kernel_w, 0, pitch, 1,
-                        True, 0)
-            for h in range(in_h):
-                for w in range(in_w):
-                    grad_input[plane, 0, h, w] = total[h * pitch + w]
+        if num_threads == 1:  # (an OpenMP region costs more than a tiny array's gradient)
+            for plane in range(grad_input.shape[0]):
+                backward_one_plane(grad_output, grad_input, &shares[0, 0], &totals[0, 0], wh,
+                                   ww, kernel_h, kernel_w, top, left, scale, low, high, plane)
+        else:
+            for plane in prange(grad_input.shape[0], num_threads=num_threads,
+                                schedule="static"):
+                t = threadid()
+                backward_one_plane(grad_output, grad_input, &shares[t, 0], &totals[t, 0], wh,
+                                   ww, kernel_h, kernel_w, top, left, scale, low, high, plane)
 
 
 cdef inline void spread_taps(real* total, const real* share, Py_ssize_t low, Py_ssize_t high,
@@ -314,6 +344,72 @@ def backward_disjoint(const real[:, :, :, ::1] grad_output, real[:, :, :, ::1] g
                                                grad_input.shape[2]), &scratch[threadid(), 0])
 
 
+cdef inline void backward_row(const real[:, :, :, ::1] grad_output,
+                              real[:, :, :, ::1] grad_input, const Py_ssize_t[:, ::1] wd,
+                              const Py_ssize_t[:, ::1] wh, const Py_ssize_t[:, ::1] ww,
+                              const Py_ssize_t[:, ::1] cd, const Py_ssize_t[:, ::1] ch,
+                              const Py_ssize_t[:, ::1] cw, Py_ssize_t channels,
+                              Py_ssize_t scale, Py_ssize_t low, Py_ssize_t high,
+                              Py_ssize_t stride, Py_ssize_t offset, Py_ssize_t inner_low,
+                              Py_ssize_t inner_high, real* share, Py_ssize_t row) noexcept nogil:
+    """One task of ``backward``: input row ``row`` (of all planes' rows), with its thread's
+    row ``share``."""
+    cdef Py_ssize_t in_d = grad_input.shape[1], in_h = grad_input.shape[2]
+    cdef Py_ssize_t in_w = grad_input.shape[3]
+    cdef Py_ssize_t od, oh, ow, w, divisor_dh, edge
+    cdef const real* gradient
+    cdef real total, divisor
+    cdef Py_ssize_t out_w = grad_output.shape[3], first_edge, end_edge
+    cdef Py_ssize_t kernel = ww[1, low] if high > low else 0
+    cdef bint gathered = stride == 1 and channels == 1 and high > low
+    cdef Py_ssize_t plane = row // (in_d * in_h), d = (row // in_h) % in_d, h = row % in_h
+    cdef real* result = &grad_input[plane, d, h, 0]
+    if gathered:
+        # Stride 1: input w gets the shares of windows w + p - kernel + 1 ... w + p, so
+        # a pass over ``share`` (the caller's scratch row for this thread) with the
+        # divided gradients at [kernel - 1, kernel - 1 + out_w) and zeros around them
+        # adds every input's windows in output order, edges included (adding the
+        # zeros changes no bits: a sum from +0.0 is never -0.0).
+        for w in range(in_w):
+            result[w] = 0
+        for od in range(cd[0, d], cd[1, d]):
+            for oh in range(ch[0, h], ch[1, h]):
+                divide_row(share + kernel - 1, &grad_output[plane, od, oh, 0],
+                           scale * wd[2, od] * wh[2, oh], &ww[2, 0], low, high, out_w)
+                fold_window(result, share - offset, SUM, 0, in_w, 1, 1, 1, kernel,
+                            0, 0, 1, False, 0)
+        first_edge, end_edge = 0, in_w
+    # Inner inputs [inner_low, inner_high) lie in interior windows only: each covering
+    # output row is divided once into ``share``, then spread over its windows' inputs
+    # window by window, so each input still adds its windows in (d, h, w) output order.
+    # Spreading also touches edge inputs; the gather below then overwrites those.
+    elif inner_high > inner_low:
+        for w in range(inner_low, inner_high):
+            result[w] = 0
+        for od in range(cd[0, d], cd[1, d]):
+            for oh in range(ch[0, h], ch[1, h]):
+                divisor = <real>(scale * wd[2, od] * wh[2, oh] * ww[2, low])
+                gradient = &grad_output[plane, od, oh, 0]
+                for ow in range(low, high):  # interior windows share one divisor
+                    share[ow] = gradient[ow] / divisor
+                spread_row(result + offset, share, low, high, stride, ww[1, low])
+        first_edge, end_edge = inner_low, inner_high
+    else:
+        first_edge, end_edge = 0, 0
+    for edge in range(in_w - (end_edge - first_edge)):  # the inputs left and right
+        w = edge if edge < first_edge else edge + (end_edge - first_edge)
+        total = 0
+        for od in range(cd[0, d], cd[1, d]):
+            for oh in range(ch[0, h], ch[1, h]):
+                divisor_dh = scale * wd[2, od] * wh[2, oh]
+                ow = cw[0, w]
+                while ow < cw[1, w]:
+                    total = total + grad_output[plane, od, oh, ow] / <real>(
+                        divisor_dh * ww[2, ow])
+                    ow = ow + channels
+        result[w] = total
+
+
 def backward(const real[:, :, :, ::1] grad_output, real[:, :, :, ::1] grad_input,
              const Py_ssize_t[:, ::1] wd, const Py_ssize_t[:, ::1] wh,
              const Py_ssize_t[:, ::1] ww, const Py_ssize_t[:, ::1] cd,
@@ -321,64 +417,15 @@ def backward(const real[:, :, :, ::1] grad_output, real[:, :, :, ::1] grad_input
              Py_ssize_t channels, Py_ssize_t scale, Py_ssize_t low, Py_ssize_t high,
              Py_ssize_t stride, Py_ssize_t offset, Py_ssize_t inner_low, Py_ssize_t inner_high,
              real[:, ::1] scratch, int num_threads):
-    cdef Py_ssize_t in_d = grad_input.shape[1], in_h = grad_input.shape[2]
-    cdef Py_ssize_t in_w = grad_input.shape[3]
-    cdef Py_ssize_t row, plane, od, oh, ow, d, h, w, divisor_dh, edge
-    cdef const real* gradient
-    cdef real* result
-    cdef real* share
-    cdef real total, divisor
-    cdef Py_ssize_t out_w = grad_output.shape[3], first_edge, end_edge
-    cdef Py_ssize_t kernel = ww[1, low] if high > low else 0
-    cdef bint gathered = stride == 1 and channels == 1 and high > low
+    cdef Py_ssize_t row, rows = grad_input.shape[0] * grad_input.shape[1] * grad_input.shape[2]
     with nogil:
-        for row in prange(grad_input.shape[0] * in_d * in_h, num_threads=num_threads,
-                          schedule="static"):
-            plane, d, h = row // (in_d * in_h), (row // in_h) % in_d, row % in_h
-            result = &grad_input[plane, d, h, 0]
-            share = &scratch[threadid(), 0]
-            if gathered:
-                # Stride 1: input w gets the shares of windows w + p - kernel + 1 ... w + p, so
-                # a pass over ``share`` (the caller's scratch row for this thread) with the
-                # divided gradients at [kernel - 1, kernel - 1 + out_w) and zeros around them
-                # adds every input's windows in output order, edges included (adding the
-                # zeros changes no bits: a sum from +0.0 is never -0.0).
-                for w in range(in_w):
-                    result[w] = 0
-                for od in range(cd[0, d], cd[1, d]):
-                    for oh in range(ch[0, h], ch[1, h]):
-                        divide_row(share + kernel - 1, &grad_output[plane, od, oh, 0],
-                                   scale * wd[2, od] * wh[2, oh], &ww[2, 0], low, high, out_w)
-                        fold_window(result, share - offset, SUM, 0, in_w, 1, 1, 1, kernel,
-                                    0, 0, 1, False, 0)
-                first_edge, end_edge = 0, in_w
-            # Inner inputs [inner_low, inner_high) lie in interior windows only: each covering
-            # output row is divided once into ``share``, then spread over its windows' inputs
-            # window by window, so each input still adds its windows in (d, h, w) output order.
-            # Spreading also touches edge inputs; the gather below then overwrites those.
-            elif inner_high > inner_low:
-                for w in range(inner_low, inner_high):
-                    result[w] = 0
-                for od in range(cd[0, d], cd[1, d]):
-                    for oh in range(ch[0, h], ch[1, h]):
-                        divisor = <real>(scale * wd[2, od] * wh[2, oh] * ww[2, low])
-                        gradient = &grad_output[plane, od, oh, 0]
-                        for ow in range(low, high):  # interior windows share one divisor
-                            share[ow] = gradient[ow] / divisor
-                        spread_row(result + offset, share, low, high, stride, ww[1, low])
-                first_edge, end_edge = inner_low, inner_high
-            else:
-                first_edge, end_edge = 0, 0
-            for edge in range(in_w - (end_edge - first_edge)):  # the inputs left and right
-                w = edge if edge < first_edge else edge + (end_edge - first_edge)
-                total = 0
-                for od in range(cd[0, d], cd[1, d]):
-                    for oh in range(ch[0, h], ch[1, h]):
-                        divisor_dh = scale * wd[2, od] * wh[2, oh]
-                        ow = cw[0, w]
-                        while ow < cw[1, w]:
-                            total = total + grad_output[plane, od, oh, ow] / <real>(
-                                divisor_dh * ww[2, ow])
-                            ow = ow + channels
-                result[w] = total
-
+        if num_threads == 1:  # (an OpenMP region costs more than a tiny array's gradient)
+            for row in range(rows):
+                backward_row(grad_output, grad_input, wd, wh, ww, cd, ch, cw, channels, scale,
+                             low, high, stride, offset, inner_low, inner_high, &scratch[0, 0],
+                             row)
+        else:
+            for row in prange(rows, num_threads=num_threads, schedule="static"):
+                backward_row(grad_output, grad_input, wd, wh, ww, cd, ch, cw, channels, scale,
+                             low, high, stride, offset, inner_low, inner_high,
+                             &scratch[threadid(), 0], row)

@@ -235,6 +235,27 @@ def forward(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] out,
                              band_of(task, bands, band_rows, rows, out.shape[2]))
 
 
+cdef inline void forward_one_plane(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] out,
+                                   pooled* source, pooled* across, pooled* down,
+                                   Py_ssize_t kernel_h, Py_ssize_t kernel_w, Py_ssize_t dh,
+                                   Py_ssize_t dw, Py_ssize_t top, Py_ssize_t left,
+                                   pooled lowest, Py_ssize_t plane) noexcept nogil:
+    """One task of ``forward_plane``: plane ``plane``, with its thread's rows ``source``
+    (padded), ``across`` and ``down``."""
+    cdef Py_ssize_t out_h = out.shape[2], out_w = out.shape[3]
+    cdef Py_ssize_t pitch = out_w + (kernel_w - 1) * dw, rows = out_h + (kernel_h - 1) * dh
+    cdef Py_ssize_t row_count = rows * pitch - (kernel_w - 1) * dw  # row maxima computed
+    cdef Py_ssize_t count = (out_h - 1) * pitch + out_w              # window maxima computed
+    cdef Py_ssize_t oh, ow
+    cdef Fold fold = MAX if copy_plane(source, &x[plane, 0, 0, 0], x.shape[2], x.shape[3], top,
+                                       left, pitch) else MAX_OF_NUMBERS
+    fold_window(across, source, fold, 0, row_count, 1, 1, 1, kernel_w, 0, 0, dw, True, lowest)
+    fold_window(down, across, fold, 0, count, 1, 1, kernel_h, 1, 0, dh * pitch, 0, True, lowest)
+    for oh in range(out_h):
+        for ow in range(out_w):
+            out[plane, 0, oh, ow] = down[oh * pitch + ow]
+
+
 def forward_plane(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] out,
                   pooled[:, ::1] padded, pooled[:, ::1] row_maxima, pooled[:, ::1] maxima,
                   Py_ssize_t kernel_h, Py_ssize_t kernel_w, Py_ssize_t dh, Py_ssize_t dw,
@@ -246,29 +267,19 @@ def forward_plane(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] out,
     the columns (``maxima[t]``), then the out_w valid columns of each row are copied out.
     Row maxima meet in row order, each row's taps in column order: the row-major scan's
     value. Columns past out_w mix neighbouring rows and are never read."""
-    cdef Py_ssize_t out_h = out.shape[2], out_w = out.shape[3]
-    cdef Py_ssize_t pitch = out_w + (kernel_w - 1) * dw, rows = out_h + (kernel_h - 1) * dh
-    cdef Py_ssize_t plane, t, oh, ow
-    cdef Py_ssize_t row_count = rows * pitch - (kernel_w - 1) * dw  # row maxima computed
-    cdef Py_ssize_t count = (out_h - 1) * pitch + out_w              # window maxima computed
-    cdef pooled* source
-    cdef pooled* across
-    cdef pooled* down
-    cdef Fold fold
+    cdef Py_ssize_t pitch = out.shape[3] + (kernel_w - 1) * dw
+    cdef Py_ssize_t plane, t
     with nogil:
-        fill_planes(padded, rows * pitch, lowest)
-        for plane in prange(out.shape[0], num_threads=num_threads, schedule="static"):
-            t = threadid()
-            source, across, down = &padded[t, 0], &row_maxima[t, 0], &maxima[t, 0]
-            fold = MAX if copy_plane(source, &x[plane, 0, 0, 0], x.shape[2], x.shape[3], top,
-                                     left, pitch) else MAX_OF_NUMBERS
-            fold_window(across, source, fold, 0, row_count, 1, 1, 1, kernel_w, 0, 0, dw, True,
-                        lowest)
-            fold_window(down, across, fold, 0, count, 1, 1, kernel_h, 1, 0, dh * pitch, 0, True,
-                        lowest)
-            for oh in range(out_h):
-                for ow in range(out_w):
-                    out[plane, 0, oh, ow] = down[oh * pitch + ow]
+        fill_planes(padded, (out.shape[2] + (kernel_h - 1) * dh) * pitch, lowest)
+        if num_threads == 1:  # (an OpenMP region costs more than pooling a tiny array)
+            for plane in range(out.shape[0]):
+                forward_one_plane(x, out, &padded[0, 0], &row_maxima[0, 0], &maxima[0, 0],
+                                  kernel_h, kernel_w, dh, dw, top, left, lowest, plane)
+        else:
+            for plane in prange(out.shape[0], num_threads=num_threads, schedule="static"):
+                t = threadid()
+                forward_one_plane(x, out, &padded[t, 0], &row_maxima[t, 0], &maxima[t, 0],
+                                  kernel_h, kernel_w, dh, dw, top, left, lowest, plane)
 
 
 cdef inline void take_coded(pooled* best, int* codes, const pooled* row, const int* taps,
@@ -283,6 +294,117 @@ cdef inline void take_coded(pooled* best, int* codes, const pooled* row, const i
         take = (value > best[o]) | (value != value)
         best[o] = value if take else best[o]
         codes[o] = coded if take else codes[o]
+
+
+cdef inline void forward_rows_band(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] out,
+                                   recorded_index[:, :, :, ::1] indices, bint store_indices,
+                                   pooled[:, ::1] row_values, int[:, ::1] row_taps,
+                                   Py_ssize_t[:, ::1] row_keys, pooled[:, ::1] padded,
+                                   const Py_ssize_t[::1] slot_d, const Py_ssize_t[::1] slot_h,
+                                   int[:, ::1] codes, const Py_ssize_t[:, ::1] wd,
+                                   const Py_ssize_t[:, ::1] wh, const Py_ssize_t[:, ::1] ww,
+                                   const Py_ssize_t[:, ::1] tap_ranges,
+                                   const Py_ssize_t[::1] first_taps, Py_ssize_t dd,
+                                   Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t stride,
+                                   Py_ssize_t offset, pooled lowest, Band band,
+                                   Py_ssize_t t) noexcept nogil:
+    """One task of ``forward_by_rows``: the output rows of ``band``, on thread ``t``'s rows of
+    the scratch arrays."""
+    cdef Py_ssize_t out_d = out.shape[1], out_h = out.shape[2], out_w = out.shape[3]
+    cdef Py_ssize_t in_d = x.shape[1], in_h = x.shape[2], in_w = x.shape[3]
+    cdef Py_ssize_t width = out.shape[3]
+    cdef Py_ssize_t kernel_w = tap_ranges.shape[1]
+    cdef Py_ssize_t plane = band.plane, od = band.d, oh = band.h
+    cdef Py_ssize_t row, ow, jd, jh, jw, j, d, h, key, slot, rows, code
+    cdef Py_ssize_t pending
+    cdef bint fresh, unordered
+    cdef Fold fold
+    cdef const pooled* source
+    cdef pooled* best
+    cdef pooled* values
+    cdef const pooled* r0
+    cdef const pooled* r1
+    cdef const pooled* r2
+    cdef int* taps
+    cdef int* winner
+    for row in range(band.first, band.end):
+        next_row(&od, &oh, out_h)
+        best = &out[plane, od, oh, 0]
+        winner = &codes[t, 0]
+        rows = wd[1, od] * wh[1, oh]
+        if store_indices:
+            for ow in range(out_w):  # row 0's first tap, for an all-lowest window
+                best[ow] = lowest
+                winner[ow] = first_taps[ow]
+        r0 = r1 = r2 = best
+        # rows queued; whether one holds NaN; whether no pass has run yet
+        pending, unordered, fresh = 0, False, True
+        for j in range(rows):
+            jd = 0 if wd[1, od] == 1 else j // wh[1, oh]
+            jh = j - jd * wh[1, oh]
+            d, h = wd[0, od] + jd * dd, wh[0, oh] + jh * dh
+            key = (plane * in_d + d) * in_h + h
+            slot = slot_d[d] + slot_h[h]
+            values, taps = &row_values[t, slot * width], &row_taps[t, slot * width]
+            if row_keys[t, slot] >> 1 != key:  # not cached: compute this row's maxima
+                row_keys[t, slot] = 2 * key
+                if store_indices:
+                    source = &x[plane, d, h, 0] + offset
+                    for ow in range(out_w):  # an all-lowest window keeps its first tap
+                        values[ow] = lowest
+                        taps[ow] = first_taps[ow]
+                    for jw in range(kernel_w):
+                        take_ranked_row(values, taps, source + jw * dw, tap_ranges[0, jw],
+                                        tap_ranges[1, jw], stride, <int>jw)
+                else:  # on a copy padded with ``lowest``: whole windows, four taps a pass
+                    fold = MAX_OF_NUMBERS
+                    if pad_row(&padded[t, 0], &x[plane, d, h, 0], in_w, offset,
+                               padded.shape[1], lowest):
+                        fold, row_keys[t, slot] = MAX, 2 * key + 1
+                    fold_window(values, &padded[t, 0], fold, 0, out_w, stride, 1, 1,
+                                kernel_w, 0, 0, dw, True, lowest)
+            unordered = unordered | (row_keys[t, slot] & 1)
+            if store_indices:
+                take_coded(best, winner, values, taps, out_w, <int>(j << 16))
+            elif pending == 3:  # four rows per pass
+                fold_pass(best, r0, r1, r2, values, 4,
+                          MAX if unordered else MAX_OF_NUMBERS, 0, out_w, 1, fresh,
+                          lowest)
+                pending, fresh, unordered = 0, False, False
+            else:
+                if pending == 0:
+                    r0 = values
+                elif pending == 1:
+                    r1 = values
+                else:
+                    r2 = values
+                pending = pending + 1
+        if not store_indices:
+            if pending:
+                fold_pass(best, r0, r1, r2, r2, <int>pending,
+                          MAX if unordered else MAX_OF_NUMBERS, 0, out_w, 1, fresh,
+                          lowest)
+            elif fresh:  # a window without rows
+                for ow in range(out_w):
+                    best[ow] = lowest
+            continue
+        for ow in range(out_w):
+            if rows == 0 or ww[1, ow] == 0:  # a window without elements
+                if recorded_index is uint8_t:
+                    indices[plane, od, oh, ow] = 0
+                else:
+                    indices[plane, od, oh, ow] = -1
+                continue
+            code = winner[ow]
+            j, jw = code >> 16, code & 0xffff
+            if recorded_index is uint8_t:  # rank among the window's in-bounds taps
+                indices[plane, od, oh, ow] = <uint8_t>(j * ww[1, ow] + jw - first_taps[ow])
+            else:
+                jd = 0 if wd[1, od] == 1 else j // wh[1, oh]
+                jh = j - jd * wh[1, oh]
+                indices[plane, od, oh, ow] = (
+                    ((wd[0, od] + jd * dd) * in_h + wh[0, oh] + jh * dh) * in_w
+                    + ow * stride + offset + jw * dw)
 
 
 def forward_by_rows(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] out,
@@ -306,108 +428,83 @@ def forward_by_rows(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] out,
     value is the same; copying notes NaN, and rows without any skip the NaN bookkeeping.
     A window's row maxima meet in row order and each row's taps in column order, so the winner
     is the row-major scan's: the first maximum, or the last NaN."""
-    cdef Py_ssize_t out_d = out.shape[1], out_h = out.shape[2], out_w = out.shape[3]
-    cdef Py_ssize_t in_d = x.shape[1], in_h = x.shape[2], in_w = x.shape[3]
-    cdef Py_ssize_t width = out.shape[3]
-    cdef Py_ssize_t kernel_w = tap_ranges.shape[1]
-    cdef Py_ssize_t bands = (out_d * out_h + band_rows - 1) // band_rows, task
-    cdef Band band
-    cdef Py_ssize_t row, plane, od, oh, ow, jd, jh, jw, j, d, h, t, key, slot, rows, code
-    cdef Py_ssize_t pending
-    cdef bint fresh, unordered
-    cdef Fold fold
-    cdef const pooled* source
-    cdef pooled* best
-    cdef pooled* values
-    cdef const pooled* r0
-    cdef const pooled* r1
-    cdef const pooled* r2
-    cdef int* taps
-    cdef int* winner
+    cdef Py_ssize_t rows = out.shape[1] * out.shape[2], task
+    cdef Py_ssize_t bands = (rows + band_rows - 1) // band_rows
     with nogil:
-        for task in prange(out.shape[0] * bands, num_threads=num_threads,
-                           schedule="static"):
-            band = band_of(task, bands, band_rows, out_d * out_h, out_h)
-            plane, od, oh = band.plane, band.d, band.h  # (assigned here: thread-private)
-            for row in range(band.first, band.end):
-                next_row(&od, &oh, out_h)
-                t = threadid()
-                best = &out[plane, od, oh, 0]
-                winner = &codes[t, 0]
-                rows = wd[1, od] * wh[1, oh]
-                if store_indices:
-                    for ow in range(out_w):  # row 0's first tap, for an all-lowest window
-                        best[ow] = lowest
-                        winner[ow] = first_taps[ow]
-                r0 = r1 = r2 = best
-                # rows queued; whether one holds NaN; whether no pass has run yet
-                pending, unordered, fresh = 0, False, True
-                for j in range(rows):
-                    jd = 0 if wd[1, od] == 1 else j // wh[1, oh]
-                    jh = j - jd * wh[1, oh]
-                    d, h = wd[0, od] + jd * dd, wh[0, oh] + jh * dh
-                    key = (plane * in_d + d) * in_h + h
-                    slot = slot_d[d] + slot_h[h]
-                    values, taps = &row_values[t, slot * width], &row_taps[t, slot * width]
-                    if row_keys[t, slot] >> 1 != key:  # not cached: compute this row's maxima
-                        row_keys[t, slot] = 2 * key
-                        if store_indices:
-                            source = &x[plane, d, h, 0] + offset
-                            for ow in range(out_w):  # an all-lowest window keeps its first tap
-                                values[ow] = lowest
-                                taps[ow] = first_taps[ow]
-                            for jw in range(kernel_w):
-                                take_ranked_row(values, taps, source + jw * dw, tap_ranges[0, jw],
-                                                tap_ranges[1, jw], stride, <int>jw)
-                        else:  # on a copy padded with ``lowest``: whole windows, four taps a pass
-                            fold = MAX_OF_NUMBERS
-                            if pad_row(&padded[t, 0], &x[plane, d, h, 0], in_w, offset,
-                                       padded.shape[1], lowest):
-                                fold, row_keys[t, slot] = MAX, 2 * key + 1
-                            fold_window(values, &padded[t, 0], fold, 0, out_w, stride, 1, 1,
-                                        kernel_w, 0, 0, dw, True, lowest)
-                    unordered = unordered | (row_keys[t, slot] & 1)
-                    if store_indices:
-                        take_coded(best, winner, values, taps, out_w, <int>(j << 16))
-                    elif pending == 3:  # four rows per pass
-                        fold_pass(best, r0, r1, r2, values, 4,
-                                  MAX if unordered else MAX_OF_NUMBERS, 0, out_w, 1, fresh,
-                                  lowest)
-                        pending, fresh, unordered = 0, False, False
-                    else:
-                        if pending == 0:
-                            r0 = values
-                        elif pending == 1:
-                            r1 = values
-                        else:
-                            r2 = values
-                        pending = pending + 1
-                if not store_indices:
-                    if pending:
-                        fold_pass(best, r0, r1, r2, r2, <int>pending,
-                                  MAX if unordered else MAX_OF_NUMBERS, 0, out_w, 1, fresh,
-                                  lowest)
-                    elif fresh:  # a window without rows
-                        for ow in range(out_w):
-                            best[ow] = lowest
-                    continue
-                for ow in range(out_w):
-                    if rows == 0 or ww[1, ow] == 0:  # a window without elements
-                        if recorded_index is uint8_t:
-                            indices[plane, od, oh, ow] = 0
-                        else:
-                            indices[plane, od, oh, ow] = -1
+        if num_threads == 1:  # (an OpenMP region costs more than pooling a tiny array)
+            for task in range(out.shape[0] * bands):
+                forward_rows_band(x, out, indices, store_indices, row_values, row_taps,
+                                  row_keys, padded, slot_d, slot_h, codes, wd, wh, ww,
+                                  tap_ranges, first_taps, dd, dh, dw, stride, offset, lowest,
+                                  band_of(task, bands, band_rows, rows, out.shape[2]), 0)
+        else:
+            for task in prange(out.shape[0] * bands, num_threads=num_threads,
+                               schedule="static"):
+                forward_rows_band(x, out, indices, store_indices, row_values, row_taps,
+                                  row_keys, padded, slot_d, slot_h, codes, wd, wh, ww,
+                                  tap_ranges, first_taps, dd, dh, dw, stride, offset, lowest,
+                                  band_of(task, bands, band_rows, rows, out.shape[2]),
+                                  threadid())
+
+
+cdef inline Py_ssize_t backward_band(const real[:, :, :, ::1] grad_output,
+                                      const any_index[:, :, :, ::1] indices,
+                                      real[:, :, :, ::1] grad_input,
+                                      const Py_ssize_t[:, ::1] wd, const Py_ssize_t[:, ::1] wh,
+                                      const Py_ssize_t[:, ::1] ww, const Py_ssize_t[:, ::1] cd,
+                                      const Py_ssize_t[:, ::1] ch, Py_ssize_t dd, Py_ssize_t dh,
+                                      Py_ssize_t dw, Py_ssize_t channels, bint check,
+                                      Py_ssize_t low, Py_ssize_t high, Py_ssize_t stride,
+                                      Py_ssize_t offset, int* scratch,
+                                      Band band) noexcept nogil:
+    """One task of ``backward``: the input rows of ``band``, with its thread's ``scratch``.
+    Returns how many invalid indices it found (where it checks)."""
+    cdef Py_ssize_t in_d = grad_input.shape[1], in_h = grad_input.shape[2]
+    cdef Py_ssize_t in_w = grad_input.shape[3]
+    cdef Py_ssize_t out_h = grad_output.shape[2], out_w = grad_output.shape[3]
+    cdef Py_ssize_t plane = band.plane, first_row = band.first, end_row = band.end
+    cdef Py_ssize_t lo, hi, i, od, oh, ow, oh_begin, oh_end
+    cdef Py_ssize_t winner, taps_hw, rank, jd, jh, channel, invalid = 0
+    cdef real* grad
+    lo, hi = first_row * in_w, end_row * in_w
+    grad = &grad_input[plane, 0, 0, 0]
+    for i in range(lo, hi):
+        grad[i] = 0
+    # The output rows whose windows can reach this band (more when it spans depths);
+    # the winner test below keeps only what lands in it.
+    if first_row // in_h == (end_row - 1) // in_h:
+        oh_begin, oh_end = ch[0, first_row % in_h], ch[1, (end_row - 1) % in_h]
+    else:
+        oh_begin, oh_end = 0, out_h
+    for od in range(cd[0, first_row // in_h], cd[1, (end_row - 1) // in_h]):
+        for oh in range(oh_begin, oh_end):
+            if check:
+                invalid += invalid_in_row(indices, plane, od, oh, wd, wh, ww, dd, dh,
+                                          dw, channels, in_d, in_h, in_w, low, high,
+                                          stride, offset, scratch)
+            channel = -1  # ow % channels, by counting
+            for ow in range(out_w):
+                channel = channel + 1
+                if channel == channels:
+                    channel = 0
+                if any_index is uint8_t:
+                    taps_hw = wh[1, oh] * ww[1, ow]
+                    if wd[1, od] * taps_hw == 0:
                         continue
-                    code = winner[ow]
-                    j, jw = code >> 16, code & 0xffff
-                    if recorded_index is uint8_t:  # rank among the window's in-bounds taps
-                        indices[plane, od, oh, ow] = <uint8_t>(j * ww[1, ow] + jw - first_taps[ow])
-                    else:
-                        jd = 0 if wd[1, od] == 1 else j // wh[1, oh]
-                        jh = j - jd * wh[1, oh]
-                        indices[plane, od, oh, ow] = (
-                            ((wd[0, od] + jd * dd) * in_h + wh[0, oh] + jh * dh) * in_w
-                            + ow * stride + offset + jw * dw)
+                    # rank -> (jd, jh, jw) with as few divisions as the window allows
+                    rank = indices[plane, od, oh, ow]
+                    jd = 0 if wd[1, od] == 1 else rank // taps_hw
+                    rank = rank - jd * taps_hw
+                    jh = 0 if wh[1, oh] == 1 else rank // ww[1, ow]
+                    winner = (((wd[0, od] + jd * dd) * in_h + wh[0, oh] + jh * dh) * in_w
+                              + ww[0, ow] + (rank - jh * ww[1, ow]) * dw)
+                else:
+                    winner = indices[plane, od, oh, ow]
+                    if channels > 1:  # channels-last: the kernels' W * C position
+                        winner = winner * channels + channel
+                if lo <= winner < hi:
+                    grad[winner] = grad[winner] + grad_output[plane, od, oh, ow]
+    return invalid
 
 
 def backward(const real[:, :, :, ::1] grad_output, const any_index[:, :, :, ::1] indices,
@@ -422,58 +519,25 @@ def backward(const real[:, :, :, ::1] grad_output, const any_index[:, :, :, ::1]
     windows (as first_invalid_index does; interior windows [low, high) from ow * stride +
     offset, ``scratch`` two int rows of W per thread), for a caller that then discards
     ``grad_input``: those gradients may land anywhere in their own band. Returns the count."""
-    cdef Py_ssize_t in_d = grad_input.shape[1], in_h = grad_input.shape[2]
-    cdef Py_ssize_t in_w = grad_input.shape[3], rows = in_d * in_h
-    cdef Py_ssize_t out_d = grad_output.shape[1], out_h = grad_output.shape[2]
-    cdef Py_ssize_t out_w = grad_output.shape[3]
+    cdef Py_ssize_t rows = grad_input.shape[1] * grad_input.shape[2]
     cdef Py_ssize_t bands = (rows + band_rows - 1) // band_rows
-    cdef Py_ssize_t task, plane, first_row, end_row, lo, hi, i, od, oh, ow, oh_begin, oh_end
-    cdef Py_ssize_t winner, taps_hw, rank, jd, jh, channel, invalid = 0
-    cdef Band band
-    cdef real* grad
+    cdef Py_ssize_t task, invalid = 0
     with nogil:
-        for task in prange(grad_input.shape[0] * bands, num_threads=num_threads,
-                           schedule="static"):
-            band = band_of(task, bands, band_rows, rows, in_h)
-            plane, first_row, end_row = band.plane, band.first, band.end
-            lo, hi = first_row * in_w, end_row * in_w
-            grad = &grad_input[plane, 0, 0, 0]
-            for i in range(lo, hi):
-                grad[i] = 0
-            # The output rows whose windows can reach this band (more when it spans depths);
-            # the winner test below keeps only what lands in it.
-            if first_row // in_h == (end_row - 1) // in_h:
-                oh_begin, oh_end = ch[0, first_row % in_h], ch[1, (end_row - 1) % in_h]
-            else:
-                oh_begin, oh_end = 0, out_h
-            for od in range(cd[0, first_row // in_h], cd[1, (end_row - 1) // in_h]):
-                for oh in range(oh_begin, oh_end):
-                    if check:
-                        invalid += invalid_in_row(indices, plane, od, oh, wd, wh, ww, dd, dh,
-                                                  dw, channels, in_d, in_h, in_w, low, high,
-                                                  stride, offset, &scratch[threadid(), 0])
-                    channel = -1  # ow % channels, by counting
-                    for ow in range(out_w):
-                        channel = channel + 1
-                        if channel == channels:
-                            channel = 0
-                        if any_index is uint8_t:
-                            taps_hw = wh[1, oh] * ww[1, ow]
-                            if wd[1, od] * taps_hw == 0:
-                                continue
-                            # rank -> (jd, jh, jw) with as few divisions as the window allows
-                            rank = indices[plane, od, oh, ow]
-                            jd = 0 if wd[1, od] == 1 else rank // taps_hw
-                            rank = rank - jd * taps_hw
-                            jh = 0 if wh[1, oh] == 1 else rank // ww[1, ow]
-                            winner = (((wd[0, od] + jd * dd) * in_h + wh[0, oh] + jh * dh) * in_w
-                                      + ww[0, ow] + (rank - jh * ww[1, ow]) * dw)
-                        else:
-                            winner = indices[plane, od, oh, ow]
-                            if channels > 1:  # channels-last: the kernels' W * C position
-                                winner = winner * channels + channel
-                        if lo <= winner < hi:
-                            grad[winner] = grad[winner] + grad_output[plane, od, oh, ow]
+        if num_threads == 1:  # (an OpenMP region costs more than a tiny array's gradient)
+            for task in range(grad_input.shape[0] * bands):
+                invalid += backward_band(grad_output, indices, grad_input, wd, wh, ww, cd, ch,
+                                         dd, dh, dw, channels, check, low, high, stride,
+                                         offset, &scratch[0, 0],
+                                         band_of(task, bands, band_rows, rows,
+                                                 grad_input.shape[2]))
+        else:
+            for task in prange(grad_input.shape[0] * bands, num_threads=num_threads,
+                               schedule="static"):
+                invalid += backward_band(grad_output, indices, grad_input, wd, wh, ww, cd, ch,
+                                         dd, dh, dw, channels, check, low, high, stride,
+                                         offset, &scratch[threadid(), 0],
+                                         band_of(task, bands, band_rows, rows,
+                                                 grad_input.shape[2]))
     return invalid
 
 
@@ -770,12 +834,18 @@ def first_invalid_index(const any_index[:, :, :, ::1] indices,
     cdef double inverse_w = 1.0 / in_w
     with nogil:
         # Counted in parallel (the common, valid case); located serially only on failure.
-        for row in prange(indices.shape[0] * out_d * out_h, num_threads=num_threads,
-                          schedule="static"):
-            plane, od, oh = row // (out_d * out_h), (row // out_h) % out_d, row % out_h
-            invalid += invalid_in_row(indices, plane, od, oh, wd, wh, ww, dd, dh, dw, channels,
-                                      in_d, in_h, in_w, low, high, stride, offset,
-                                      &scratch[threadid(), 0])
+        if num_threads == 1:  # (an OpenMP region costs more than checking a tiny array)
+            for row in range(indices.shape[0] * out_d * out_h):
+                invalid += invalid_in_row(indices, row // (out_d * out_h), (row // out_h) % out_d,
+                                          row % out_h, wd, wh, ww, dd, dh, dw, channels, in_d,
+                                          in_h, in_w, low, high, stride, offset, &scratch[0, 0])
+        else:
+            for row in prange(indices.shape[0] * out_d * out_h, num_threads=num_threads,
+                              schedule="static"):
+                invalid += invalid_in_row(indices, row // (out_d * out_h), (row // out_h) % out_d,
+                                          row % out_h, wd, wh, ww, dd, dh, dw, channels, in_d,
+                                          in_h, in_w, low, high, stride, offset,
+                                          &scratch[threadid(), 0])
         if invalid:
             for position in range(indices.shape[0] * out_d * out_h * out_w):
                 row, ow = position // out_w, position % out_w

@@ -60,3 +60,45 @@ def test_bit_identical_for_any_thread_count(function, args):
     one = function(x, *args, num_threads=1)
     for threads in (2, 4, 7):
         np.testing.assert_array_equal(function(x, *args, num_threads=threads), one)
+
+
+KERNEL_PATHS = [  # one of each kernel's configurations: each runs one-thread calls serially
+    ("avg_pool2d", dict(kernel_size=3, stride=1, padding=1)),  # forward_plane, backward_plane
+    ("avg_pool2d", dict(kernel_size=3, stride=2, padding=1, count_include_pad=False)),
+    ("avg_pool2d", dict(kernel_size=2)),  # backward_disjoint
+    ("max_pool2d", dict(kernel_size=5, stride=1, padding=2)),  # forward_plane
+    ("max_pool2d", dict(kernel_size=3, stride=2, padding=1)),
+    ("max_pool2d", dict(kernel_size=2)),  # backward_disjoint
+    ("max_pool3d", dict(kernel_size=(2, 3, 3), stride=(1, 2, 2))),  # forward_by_rows
+]
+
+
+@pytest.mark.parametrize("layout", ["C", "channels-last"])
+@pytest.mark.parametrize("name, kwargs", KERNEL_PATHS)
+def test_every_kernel_gives_the_same_bits_on_one_thread_and_on_several(name, kwargs, layout):
+    nd = int(name[-2])
+    x = random_array((4, 8, 75, 71) if nd == 2 else (4, 8, 9, 37, 41), np.float32, seed=5)
+    if layout == "channels-last":
+        x = np.moveaxis(np.ascontiguousarray(np.moveaxis(x, 1, -1)), -1, 1)
+    forward = getattr(fastpool, name)
+    backward = getattr(fastpool, name + "_backward")
+
+    def run(threads):
+        results = [forward(x, **kwargs, num_threads=threads)]
+        if "max" in name:
+            for kind in (True, "compact"):
+                y, indices = forward(x, **kwargs, return_indices=kind, num_threads=threads)
+                results += [y, indices]
+                arguments = (indices, x.shape)
+                results.append(backward(y, *arguments, **kwargs, num_threads=threads))
+                out = np.empty_like(x)  # (indices checked before the scatter)
+                results.append(backward(y, *arguments, **kwargs, out=out, num_threads=threads))
+        else:
+            results.append(backward(results[0], x.shape, **kwargs, num_threads=threads))
+        return results
+
+    one = run(1)
+    assert min(a.size for a in one) >= 1 << 15  # (smaller work runs on one thread anyway)
+    for threads in (2, 3):
+        for got, expected in zip(run(threads), one):
+            np.testing.assert_array_equal(got, expected)
