@@ -88,8 +88,12 @@ def mean(const real[:, ::1] x, real[::1] out, real[::1] partial, Py_ssize_t chun
     cdef real total
     with nogil:
         if chunks == 1:  # small planes: one pass, no partial sums
-            for plane in prange(x.shape[0], num_threads=num_threads, schedule="static"):
-                out[plane] = chunk_sum(&x[plane, 0], size) / <real>divisor
+            if num_threads == 1:  # (an OpenMP region costs more than a tiny array's mean)
+                for plane in range(x.shape[0]):
+                    out[plane] = chunk_sum(&x[plane, 0], size) / <real>divisor
+            else:
+                for plane in prange(x.shape[0], num_threads=num_threads, schedule="static"):
+                    out[plane] = chunk_sum(&x[plane, 0], size) / <real>divisor
         else:
             for task in prange(x.shape[0] * chunks, num_threads=num_threads,
                                schedule="static"):
@@ -124,16 +128,26 @@ def maximum(const pooled[:, ::1] x, pooled[::1] out, int64_t[::1] indices,
             indices[plane] = best_index
 
 
+cdef inline void share_chunk(const real[::1] grad_output, real[:, ::1] grad_input,
+                             Py_ssize_t chunk, Py_ssize_t divisor,
+                             Py_ssize_t task) noexcept nogil:
+    """One task of ``mean_backward``: chunk ``task`` (of all planes' chunks)."""
+    cdef Py_ssize_t size = grad_input.shape[1], chunks = (size + chunk - 1) // chunk
+    cdef Py_ssize_t plane = task // chunks, start = (task % chunks) * chunk, i
+    cdef real share = grad_output[plane] / <real>divisor
+    for i in range(start, min(start + chunk, size)):
+        grad_input[plane, i] = share
+
+
 def mean_backward(const real[::1] grad_output, real[:, ::1] grad_input, Py_ssize_t chunk,
                   Py_ssize_t divisor, int num_threads):
     """Every element of plane p gets grad_output[p] / divisor (one window holds them all)."""
-    cdef Py_ssize_t size = grad_input.shape[1], chunks = (size + chunk - 1) // chunk
-    cdef Py_ssize_t task, plane, start, i
-    cdef real share
+    cdef Py_ssize_t tasks = grad_input.shape[0] * ((grad_input.shape[1] + chunk - 1) // chunk)
+    cdef Py_ssize_t task
     with nogil:
-        for task in prange(grad_input.shape[0] * chunks, num_threads=num_threads,
-                           schedule="static"):
-            plane, start = task // chunks, (task % chunks) * chunk
-            share = grad_output[plane] / <real>divisor
-            for i in range(start, min(start + chunk, size)):
-                grad_input[plane, i] = share
+        if num_threads == 1:  # (an OpenMP region costs more than a tiny array's gradient)
+            for task in range(tasks):
+                share_chunk(grad_output, grad_input, chunk, divisor, task)
+        else:
+            for task in prange(tasks, num_threads=num_threads, schedule="static"):
+                share_chunk(grad_output, grad_input, chunk, divisor, task)

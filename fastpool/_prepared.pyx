@@ -33,20 +33,24 @@ cdef class Scratch:
     """Stands for a scratch row of ``width`` elements of ``dtype`` per thread (made for each
     call, as concurrent calls cannot share them), set to ``fill`` where it is not None. Each
     row is padded to whole 64-byte cache lines plus one, so that threads writing their own
-    rows never share a line."""
+    rows never share a line. ``shared``: one array of ``width`` elements for all threads."""
 
     cdef readonly Py_ssize_t row
     cdef readonly object dtype, fill
+    cdef readonly bint shared
 
-    def __init__(self, Py_ssize_t width, dtype, fill=None):
-        self.dtype, self.fill = np.dtype(dtype), fill
+    def __init__(self, Py_ssize_t width, dtype, fill=None, shared=False):
+        self.dtype, self.fill, self.shared = np.dtype(dtype), fill, shared
         cdef Py_ssize_t per_line = 64 // self.dtype.itemsize
-        self.row = -(-width // per_line) * per_line + per_line
+        self.row = width if shared else -(-width // per_line) * per_line + per_line
 
     def make(self, int threads):
+        cdef tuple shape = (self.row,)
+        if not self.shared:
+            shape = (threads, self.row)
         if self.fill is not None and self.fill == 0:
-            return np.zeros((threads, self.row), self.dtype)  # (fill(0) costs ~0.4 us more)
-        rows = _empty((threads, self.row), self.dtype)
+            return np.zeros(shape, self.dtype)  # (fill(0) costs ~0.4 us more)
+        rows = _empty(shape, self.dtype)
         if self.fill is not None:
             rows.fill(self.fill)
         return rows
@@ -83,8 +87,8 @@ cdef class Call:
     def __init__(self, module, name, dtypes, arguments, bands=None, Py_ssize_t work=0):
         self.kernel = _specialised(getattr(module, name), dtypes)
         # Window tables as the kernel module's own typed memoryviews, which its kernels take
-        # without a new buffer request (~0.1 us a table).
-        table = module.plan_table
+        # without a new buffer request (~0.1 us a table). (Global pooling has no tables.)
+        table = getattr(module, "plan_table", None)
         self.arguments = tuple([table(a) if isinstance(a, np.ndarray) and a.ndim == 2
                                 and a.dtype == np.intp else a for a in arguments])
         self.bands, self.work = bands, work
@@ -173,17 +177,19 @@ def forget():
 
 
 # What each kind of call's arguments (after its name and nd) must be to make a signature:
-# w an int, None or a tuple of ints (window sizes), b a bool, n None or an int, s a bool or
-# a str (return_indices), S a tuple of ints (input_shape).
+# w an int, None or a tuple of ints (window sizes), o an int or a tuple of ints and Nones
+# (output_size), b a bool, n None or an int, s a bool or a str (return_indices), S a tuple
+# of ints (input_shape).
 _FORMS = {"avg": b"wwwbbn", "max": b"wwwwbs", "avg backward": b"Swwwbbn",
-          "max backward": b"Swwwwb"}
+          "max backward": b"Swwwwb", "adaptive avg": b"o", "adaptive max": b"os",
+          "adaptive avg backward": b"S", "adaptive max backward": b"S"}
 
 
-cdef bint exact_ints(object value):
+cdef bint exact_ints(object value, bint or_none=False):
     if type(value) is not tuple:
         return False
     for item in <tuple>value:
-        if type(item) is not int:
+        if type(item) is not int and not (or_none and item is None):
             return False
     return True
 
@@ -197,6 +203,9 @@ cdef bint signs(tuple kind):
         value = kind[i + 2]
         if codes[i] == c'w':
             if not (value is None or type(value) is int or exact_ints(value)):
+                return False
+        elif codes[i] == c'o':
+            if not (type(value) is int or exact_ints(value, True)):
                 return False
         elif codes[i] == c'b':
             if type(value) is not bool:

@@ -107,11 +107,13 @@ def _avg_forward(x, nd, make_plan, out, num_threads, kept_as=None):
     call = _Pooling("x", x, nd)
     plan = make_plan(call.spatial, call.channels)
     result = call.output(out, call.batch + plan.out_spatial)
-    if plan.is_global:
+    if plan.is_global:  # (one partial sum per chunk of each plane)
         planes = call.global_planes()
-        _global_pool.mean(planes, result.reshape(-1), np.empty(
-            len(planes) * args.chunk_count(planes.shape[1]), result.dtype), args.GLOBAL_CHUNK,
-            plan.divisor(), args.thread_count(num_threads, call.x.size))
+        kernel = Call(_global_pool, "mean", (result.dtype,), (
+            Scratch(len(planes) * args.chunk_count(planes.shape[1]), result.dtype, shared=True),
+            args.GLOBAL_CHUNK, plan.divisor()), work=call.x.size)
+        _launch(_plain(kept_as, call, x), kernel, [(call.x, planes),
+                                                   (result, result.reshape(-1))], num_threads)
         return call.finish(result)
     view = call.view(result)
     if plan.plane_pass is not None:
@@ -136,9 +138,11 @@ def _avg_backward(grad_output, input_shape, nd, make_plan, out, num_threads, kep
     result = call.output(out, input_shape)
     spatial = input_shape[len(input_shape) - nd:]
     if plan.is_global:
-        _global_pool.mean_backward(call.x.reshape(-1), result.reshape(-1, math.prod(spatial)),
-                                   args.GLOBAL_CHUNK, plan.divisor(),
-                                   args.thread_count(num_threads, result.size))
+        kernel = Call(_global_pool, "mean_backward", (result.dtype,), (
+            args.GLOBAL_CHUNK, plan.divisor()), work=result.size)
+        _launch(_plain(kept_as, call, grad_output), kernel, [
+            (call.x, call.x.reshape(-1)), (result, result.reshape(-1, math.prod(spatial)))],
+            num_threads)
         return call.finish(result)
     grad_view = call.view(call.x)
     result_view = call.view(result)
@@ -352,6 +356,42 @@ def _max_unpool_nd(nd, x, indices, kernel_size, stride, padding, output_size, ou
 
 # --- adaptive pooling -------------------------------------------------------------------------
 
+def _adaptive_avg_nd(nd, x, output_size, out, num_threads):
+    kind = ("adaptive avg", nd, output_size)
+    result = _prepared.lean(kind, x, None, out, num_threads)
+    if result is not None:
+        return result
+    return _avg_forward(x, nd, _adaptive_plan(output_size), out, num_threads, kind)
+
+
+def _adaptive_avg_backward_nd(nd, grad_output, input_shape, out, num_threads):
+    kind = ("adaptive avg backward", nd, input_shape)
+    result = _prepared.lean(kind, grad_output, None, out, num_threads)
+    if result is not None:
+        return result
+    return _avg_backward(grad_output, input_shape, nd, _adaptive_backward_plan(grad_output, nd),
+                         out, num_threads, kind)
+
+
+def _adaptive_max_nd(nd, x, output_size, return_indices, out, num_threads):
+    kind = ("adaptive max", nd, output_size, return_indices)
+    result = _prepared.lean(kind, x, None, out, num_threads)
+    if result is not None:
+        return result
+    return _max_forward(x, nd, _adaptive_plan(output_size), return_indices, out, num_threads,
+                        kind)
+
+
+def _adaptive_max_backward_nd(nd, grad_output, indices, input_shape, out, num_threads):
+    # (into out=, the indices are checked before anything is written: the full path)
+    kind = None if out is not None else ("adaptive max backward", nd, input_shape)
+    result = _prepared.lean(kind, grad_output, indices, None, num_threads)
+    if result is not None:
+        return result
+    return _max_backward(grad_output, indices, input_shape, nd,
+                         _adaptive_backward_plan(grad_output, nd), out, num_threads, kind)
+
+
 def _adaptive_plan(output_size):
     """make_plan for adaptive pooling to ``output_size`` (validated against the input)."""
     return lambda spatial, channels: args.adaptive_plan(
@@ -403,25 +443,23 @@ def max_unpool1d(x, indices, kernel_size, stride=None, padding=0, output_size=No
 
 @documented(ADAPTIVE_AVG)
 def adaptive_avg_pool1d(x, output_size, *, out=None, num_threads=None):
-    return _avg_forward(x, 1, _adaptive_plan(output_size), out, num_threads)
+    return _adaptive_avg_nd(1, x, output_size, out, num_threads)
 
 
 @documented(ADAPTIVE_AVG_BACKWARD)
 def adaptive_avg_pool1d_backward(grad_output, input_shape, *, out=None, num_threads=None):
-    return _avg_backward(grad_output, input_shape, 1,
-                         _adaptive_backward_plan(grad_output, 1), out, num_threads)
+    return _adaptive_avg_backward_nd(1, grad_output, input_shape, out, num_threads)
 
 
 @documented(ADAPTIVE_MAX)
 def adaptive_max_pool1d(x, output_size, return_indices=False, *, out=None, num_threads=None):
-    return _max_forward(x, 1, _adaptive_plan(output_size), return_indices, out, num_threads)
+    return _adaptive_max_nd(1, x, output_size, return_indices, out, num_threads)
 
 
 @documented(ADAPTIVE_MAX_BACKWARD)
 def adaptive_max_pool1d_backward(grad_output, indices, input_shape, *, out=None,
                                   num_threads=None):
-    return _max_backward(grad_output, indices, input_shape, 1,
-                         _adaptive_backward_plan(grad_output, 1), out, num_threads)
+    return _adaptive_max_backward_nd(1, grad_output, indices, input_shape, out, num_threads)
 
 
 @documented(AVG)
@@ -463,25 +501,23 @@ def max_unpool2d(x, indices, kernel_size, stride=None, padding=0, output_size=No
 
 @documented(ADAPTIVE_AVG)
 def adaptive_avg_pool2d(x, output_size, *, out=None, num_threads=None):
-    return _avg_forward(x, 2, _adaptive_plan(output_size), out, num_threads)
+    return _adaptive_avg_nd(2, x, output_size, out, num_threads)
 
 
 @documented(ADAPTIVE_AVG_BACKWARD)
 def adaptive_avg_pool2d_backward(grad_output, input_shape, *, out=None, num_threads=None):
-    return _avg_backward(grad_output, input_shape, 2,
-                         _adaptive_backward_plan(grad_output, 2), out, num_threads)
+    return _adaptive_avg_backward_nd(2, grad_output, input_shape, out, num_threads)
 
 
 @documented(ADAPTIVE_MAX)
 def adaptive_max_pool2d(x, output_size, return_indices=False, *, out=None, num_threads=None):
-    return _max_forward(x, 2, _adaptive_plan(output_size), return_indices, out, num_threads)
+    return _adaptive_max_nd(2, x, output_size, return_indices, out, num_threads)
 
 
 @documented(ADAPTIVE_MAX_BACKWARD)
 def adaptive_max_pool2d_backward(grad_output, indices, input_shape, *, out=None,
                                   num_threads=None):
-    return _max_backward(grad_output, indices, input_shape, 2,
-                         _adaptive_backward_plan(grad_output, 2), out, num_threads)
+    return _adaptive_max_backward_nd(2, grad_output, indices, input_shape, out, num_threads)
 
 
 @documented(AVG)
@@ -523,22 +559,20 @@ def max_unpool3d(x, indices, kernel_size, stride=None, padding=0, output_size=No
 
 @documented(ADAPTIVE_AVG)
 def adaptive_avg_pool3d(x, output_size, *, out=None, num_threads=None):
-    return _avg_forward(x, 3, _adaptive_plan(output_size), out, num_threads)
+    return _adaptive_avg_nd(3, x, output_size, out, num_threads)
 
 
 @documented(ADAPTIVE_AVG_BACKWARD)
 def adaptive_avg_pool3d_backward(grad_output, input_shape, *, out=None, num_threads=None):
-    return _avg_backward(grad_output, input_shape, 3,
-                         _adaptive_backward_plan(grad_output, 3), out, num_threads)
+    return _adaptive_avg_backward_nd(3, grad_output, input_shape, out, num_threads)
 
 
 @documented(ADAPTIVE_MAX)
 def adaptive_max_pool3d(x, output_size, return_indices=False, *, out=None, num_threads=None):
-    return _max_forward(x, 3, _adaptive_plan(output_size), return_indices, out, num_threads)
+    return _adaptive_max_nd(3, x, output_size, return_indices, out, num_threads)
 
 
 @documented(ADAPTIVE_MAX_BACKWARD)
 def adaptive_max_pool3d_backward(grad_output, indices, input_shape, *, out=None,
                                   num_threads=None):
-    return _max_backward(grad_output, indices, input_shape, 3,
-                         _adaptive_backward_plan(grad_output, 3), out, num_threads)
+    return _adaptive_max_backward_nd(3, grad_output, indices, input_shape, out, num_threads)

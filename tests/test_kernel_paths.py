@@ -248,6 +248,45 @@ def test_repeated_backward_and_index_calls_take_the_lean_path_and_give_the_same_
         assert (out == 7.0).all()
 
 
+@pytest.mark.parametrize("name, output_size", [
+    ("adaptive_avg_pool2d", 1), ("adaptive_avg_pool2d", (3, None)),
+    ("adaptive_avg_pool1d", 4), ("adaptive_max_pool2d", (3, 4)), ("adaptive_max_pool2d", 1),
+])
+def test_repeated_adaptive_calls_take_the_lean_path_and_give_the_same_results(
+        name, output_size, monkeypatch):
+    nd = int(name[-2])
+    shape = (2, 3) + (7, 9)[2 - nd:]
+    forward, expected = getattr(fastpool, name), getattr(reference, name)
+    backward = getattr(fastpool, name + "_backward")
+    expected_backward = getattr(reference, name + "_backward")
+    served = []  # whether each call was served by the lean path
+    lean = _prepared.lean
+    monkeypatch.setattr(_prepared, "lean",
+                        lambda *a: served.append(lean(*a) is not None) or lean(*a))
+    for seed in range(3):  # the first call of each kind prepares, the others reuse it
+        if seed == 1:
+            served.clear()
+        rng = np.random.default_rng(seed)
+        x = rng.permutation(np.prod(shape)).reshape(shape).astype(np.float32)  # no ties
+        if "max" in name:
+            y, indices = forward(x, output_size, return_indices=True)
+            want_y, want_indices = expected(x, output_size, return_indices=True)
+            np.testing.assert_array_equal(indices, want_indices)
+            np.testing.assert_array_equal(forward(x, output_size), want_y)
+            arguments = (indices, x.shape)
+        else:
+            y, want_y, arguments = forward(x, output_size), expected(x, output_size), (x.shape,)
+        np.testing.assert_allclose(y, want_y, rtol=1e-6)
+        g = rng.standard_normal(y.shape).astype(np.float32)
+        np.testing.assert_allclose(backward(g, *arguments), expected_backward(g, *arguments),
+                                   rtol=1e-6, atol=1e-6)
+    assert served and all(served)
+    wrong = float(output_size) if type(output_size) is int else \
+        tuple(None if v is None else float(v) for v in output_size)
+    with pytest.raises(TypeError, match="output_size"):
+        forward(x, wrong)
+
+
 DISJOINT = [  # windows that share no input: backward writes each input once
     ("max_pool2d", dict(kernel_size=2)),
     ("max_pool2d", dict(kernel_size=2, stride=3, padding=1)),  # gaps, clipped edges
