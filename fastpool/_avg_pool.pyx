@@ -114,12 +114,12 @@ def forward(const real[:, :, :, ::1] x, real[:, :, :, ::1] out,
                              block, band_of(task, bands, band_rows, rows, out.shape[2]))
 
 
-cdef inline void forward_one_plane(const real[:, :, :, ::1] x, real[:, :, :, ::1] out,
-                                   real* padded, real* total, const Py_ssize_t[:, ::1] wh,
-                                   const Py_ssize_t[:, ::1] ww, Py_ssize_t kernel_h,
-                                   Py_ssize_t kernel_w, Py_ssize_t top, Py_ssize_t left,
-                                   Py_ssize_t scale, Py_ssize_t low, Py_ssize_t high,
-                                   Py_ssize_t plane) noexcept nogil:
+cdef void forward_one_plane(const real[:, :, :, ::1] x, real[:, :, :, ::1] out,
+                            real* padded, real* total, const Py_ssize_t[:, ::1] wh,
+                            const Py_ssize_t[:, ::1] ww, Py_ssize_t kernel_h,
+                            Py_ssize_t kernel_w, Py_ssize_t top, Py_ssize_t left,
+                            Py_ssize_t scale, Py_ssize_t low, Py_ssize_t high,
+                            Py_ssize_t plane) noexcept nogil:
     """One task of ``forward_plane``: plane ``plane``, with its thread's rows ``padded`` and
     ``total``."""
     cdef Py_ssize_t out_h = out.shape[2], out_w = out.shape[3]
@@ -189,12 +189,12 @@ cdef inline void divide_row(real* share, const real* gradient, Py_ssize_t diviso
         share[ow] = gradient[ow] / <real>(divisor_dh * factors[ow])
 
 
-cdef inline void backward_one_plane(const real[:, :, :, ::1] grad_output,
-                                    real[:, :, :, ::1] grad_input, real* share, real* total,
-                                    const Py_ssize_t[:, ::1] wh, const Py_ssize_t[:, ::1] ww,
-                                    Py_ssize_t kernel_h, Py_ssize_t kernel_w, Py_ssize_t top,
-                                    Py_ssize_t left, Py_ssize_t scale, Py_ssize_t low,
-                                    Py_ssize_t high, Py_ssize_t plane) noexcept nogil:
+cdef void backward_one_plane(const real[:, :, :, ::1] grad_output,
+                             real[:, :, :, ::1] grad_input, real* share, real* total,
+                             const Py_ssize_t[:, ::1] wh, const Py_ssize_t[:, ::1] ww,
+                             Py_ssize_t kernel_h, Py_ssize_t kernel_w, Py_ssize_t top,
+                             Py_ssize_t left, Py_ssize_t scale, Py_ssize_t low,
+                             Py_ssize_t high, Py_ssize_t plane) noexcept nogil:
     """One task of ``backward_plane``: plane ``plane``, with its thread's rows ``share`` and
     ``total``."""
     cdef Py_ssize_t out_h = grad_output.shape[2], out_w = grad_output.shape[3]
@@ -275,13 +275,13 @@ cdef inline void put_shares(real* row, const real* share, Py_ssize_t low, Py_ssi
             row[o * stride + j] = share[o] + 0
 
 
-cdef inline void backward_disjoint_band(const real[:, :, :, ::1] grad_output,
-                                        real[:, :, :, ::1] grad_input,
-                                        const Py_ssize_t[:, ::1] wd, const Py_ssize_t[:, ::1] wh,
-                                        const Py_ssize_t[:, ::1] ww, const Py_ssize_t[:, ::1] cd,
-                                        const Py_ssize_t[:, ::1] ch, Py_ssize_t scale,
-                                        Py_ssize_t low, Py_ssize_t high, Py_ssize_t stride,
-                                        Py_ssize_t offset, Band band, real* share) noexcept nogil:
+cdef void backward_disjoint_band(const real[:, :, :, ::1] grad_output,
+                                 real[:, :, :, ::1] grad_input,
+                                 const Py_ssize_t[:, ::1] wd, const Py_ssize_t[:, ::1] wh,
+                                 const Py_ssize_t[:, ::1] ww, const Py_ssize_t[:, ::1] cd,
+                                 const Py_ssize_t[:, ::1] ch, Py_ssize_t scale,
+                                 Py_ssize_t low, Py_ssize_t high, Py_ssize_t stride,
+                                 Py_ssize_t offset, Band band, real* share) noexcept nogil:
     """One task of ``backward_disjoint``: the input rows of ``band``."""
     cdef Py_ssize_t in_h = grad_input.shape[2], in_w = grad_input.shape[3]
     cdef Py_ssize_t out_h = grad_output.shape[2], out_w = grad_output.shape[3]
@@ -344,14 +344,14 @@ def backward_disjoint(const real[:, :, :, ::1] grad_output, real[:, :, :, ::1] g
                                                grad_input.shape[2]), &scratch[threadid(), 0])
 
 
-cdef inline void backward_row(const real[:, :, :, ::1] grad_output,
-                              real[:, :, :, ::1] grad_input, const Py_ssize_t[:, ::1] wd,
-                              const Py_ssize_t[:, ::1] wh, const Py_ssize_t[:, ::1] ww,
-                              const Py_ssize_t[:, ::1] cd, const Py_ssize_t[:, ::1] ch,
-                              const Py_ssize_t[:, ::1] cw, Py_ssize_t channels,
-                              Py_ssize_t scale, Py_ssize_t low, Py_ssize_t high,
-                              Py_ssize_t stride, Py_ssize_t offset, Py_ssize_t inner_low,
-                              Py_ssize_t inner_high, real* share, Py_ssize_t row) noexcept nogil:
+cdef void backward_row(const real[:, :, :, ::1] grad_output,
+                       real[:, :, :, ::1] grad_input, const Py_ssize_t[:, ::1] wd,
+                       const Py_ssize_t[:, ::1] wh, const Py_ssize_t[:, ::1] ww,
+                       const Py_ssize_t[:, ::1] cd, const Py_ssize_t[:, ::1] ch,
+                       const Py_ssize_t[:, ::1] cw, Py_ssize_t channels,
+                       Py_ssize_t scale, Py_ssize_t low, Py_ssize_t high,
+                       Py_ssize_t stride, Py_ssize_t offset, Py_ssize_t inner_low,
+                       Py_ssize_t inner_high, real* share, Py_ssize_t row) noexcept nogil:
     """One task of ``backward``: input row ``row`` (of all planes' rows), with its thread's
     row ``share``."""
     cdef Py_ssize_t in_d = grad_input.shape[1], in_h = grad_input.shape[2]

@@ -235,11 +235,11 @@ def forward(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] out,
                              band_of(task, bands, band_rows, rows, out.shape[2]))
 
 
-cdef inline void forward_one_plane(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] out,
-                                   pooled* source, pooled* across, pooled* down,
-                                   Py_ssize_t kernel_h, Py_ssize_t kernel_w, Py_ssize_t dh,
-                                   Py_ssize_t dw, Py_ssize_t top, Py_ssize_t left,
-                                   pooled lowest, Py_ssize_t plane) noexcept nogil:
+cdef void forward_one_plane(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] out,
+                            pooled* source, pooled* across, pooled* down,
+                            Py_ssize_t kernel_h, Py_ssize_t kernel_w, Py_ssize_t dh,
+                            Py_ssize_t dw, Py_ssize_t top, Py_ssize_t left,
+                            pooled lowest, Py_ssize_t plane) noexcept nogil:
     """One task of ``forward_plane``: plane ``plane``, with its thread's rows ``source``
     (padded), ``across`` and ``down``."""
     cdef Py_ssize_t out_h = out.shape[2], out_w = out.shape[3]
@@ -296,18 +296,18 @@ cdef inline void take_coded(pooled* best, int* codes, const pooled* row, const i
         codes[o] = coded if take else codes[o]
 
 
-cdef inline void forward_rows_band(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] out,
-                                   recorded_index[:, :, :, ::1] indices, bint store_indices,
-                                   pooled[:, ::1] row_values, int[:, ::1] row_taps,
-                                   Py_ssize_t[:, ::1] row_keys, pooled[:, ::1] padded,
-                                   const Py_ssize_t[::1] slot_d, const Py_ssize_t[::1] slot_h,
-                                   int[:, ::1] codes, const Py_ssize_t[:, ::1] wd,
-                                   const Py_ssize_t[:, ::1] wh, const Py_ssize_t[:, ::1] ww,
-                                   const Py_ssize_t[:, ::1] tap_ranges,
-                                   const Py_ssize_t[::1] first_taps, Py_ssize_t dd,
-                                   Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t stride,
-                                   Py_ssize_t offset, pooled lowest, Band band,
-                                   Py_ssize_t t) noexcept nogil:
+cdef void forward_rows_band(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] out,
+                            recorded_index[:, :, :, ::1] indices, bint store_indices,
+                            pooled[:, ::1] row_values, int[:, ::1] row_taps,
+                            Py_ssize_t[:, ::1] row_keys, pooled[:, ::1] padded,
+                            const Py_ssize_t[::1] slot_d, const Py_ssize_t[::1] slot_h,
+                            int[:, ::1] codes, const Py_ssize_t[:, ::1] wd,
+                            const Py_ssize_t[:, ::1] wh, const Py_ssize_t[:, ::1] ww,
+                            const Py_ssize_t[:, ::1] tap_ranges,
+                            const Py_ssize_t[::1] first_taps, Py_ssize_t dd,
+                            Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t stride,
+                            Py_ssize_t offset, pooled lowest, Band band,
+                            Py_ssize_t t) noexcept nogil:
     """One task of ``forward_by_rows``: the output rows of ``band``, on thread ``t``'s rows of
     the scratch arrays."""
     cdef Py_ssize_t out_d = out.shape[1], out_h = out.shape[2], out_w = out.shape[3]
@@ -447,16 +447,16 @@ def forward_by_rows(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] out,
                                   threadid())
 
 
-cdef inline Py_ssize_t backward_band(const real[:, :, :, ::1] grad_output,
-                                      const any_index[:, :, :, ::1] indices,
-                                      real[:, :, :, ::1] grad_input,
-                                      const Py_ssize_t[:, ::1] wd, const Py_ssize_t[:, ::1] wh,
-                                      const Py_ssize_t[:, ::1] ww, const Py_ssize_t[:, ::1] cd,
-                                      const Py_ssize_t[:, ::1] ch, Py_ssize_t dd, Py_ssize_t dh,
-                                      Py_ssize_t dw, Py_ssize_t channels, bint check,
-                                      Py_ssize_t low, Py_ssize_t high, Py_ssize_t stride,
-                                      Py_ssize_t offset, int* scratch,
-                                      Band band) noexcept nogil:
+cdef Py_ssize_t backward_band(const real[:, :, :, ::1] grad_output,
+                               const any_index[:, :, :, ::1] indices,
+                               real[:, :, :, ::1] grad_input,
+                               const Py_ssize_t[:, ::1] wd, const Py_ssize_t[:, ::1] wh,
+                               const Py_ssize_t[:, ::1] ww, const Py_ssize_t[:, ::1] cd,
+                               const Py_ssize_t[:, ::1] ch, Py_ssize_t dd, Py_ssize_t dh,
+                               Py_ssize_t dw, Py_ssize_t channels, bint check,
+                               Py_ssize_t low, Py_ssize_t high, Py_ssize_t stride,
+                               Py_ssize_t offset, int* scratch,
+                               Band band) noexcept nogil:
     """One task of ``backward``: the input rows of ``band``, with its thread's ``scratch``.
     Returns how many invalid indices it found (where it checks)."""
     cdef Py_ssize_t in_d = grad_input.shape[1], in_h = grad_input.shape[2]
@@ -628,17 +628,17 @@ cdef inline Py_ssize_t put_row(real* row, const real* gradient, const any_index*
     return matched
 
 
-cdef inline Py_ssize_t backward_disjoint_band(const real[:, :, :, ::1] grad_output,
-                                               const any_index[:, :, :, ::1] indices,
-                                               real[:, :, :, ::1] grad_input,
-                                               const Py_ssize_t[:, ::1] wd,
-                                               const Py_ssize_t[:, ::1] wh,
-                                               const Py_ssize_t[:, ::1] ww,
-                                               const Py_ssize_t[:, ::1] cd,
-                                               const Py_ssize_t[:, ::1] ch, Py_ssize_t dd,
-                                               Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t low,
-                                               Py_ssize_t high, Py_ssize_t stride,
-                                               Py_ssize_t offset, Band band) noexcept nogil:
+cdef Py_ssize_t backward_disjoint_band(const real[:, :, :, ::1] grad_output,
+                                        const any_index[:, :, :, ::1] indices,
+                                        real[:, :, :, ::1] grad_input,
+                                        const Py_ssize_t[:, ::1] wd,
+                                        const Py_ssize_t[:, ::1] wh,
+                                        const Py_ssize_t[:, ::1] ww,
+                                        const Py_ssize_t[:, ::1] cd,
+                                        const Py_ssize_t[:, ::1] ch, Py_ssize_t dd,
+                                        Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t low,
+                                        Py_ssize_t high, Py_ssize_t stride,
+                                        Py_ssize_t offset, Band band) noexcept nogil:
     """One task of ``backward_disjoint``: the input rows of ``band``. Returns how many indices
     named a tap of their window."""
     cdef Py_ssize_t in_h = grad_input.shape[2], in_w = grad_input.shape[3]

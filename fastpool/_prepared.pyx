@@ -18,6 +18,8 @@ This module is compiled for its speed alone (the lean path's steps cost ~0.1 us 
 Python); it holds no kernel and validates nothing.
 """
 
+import threading
+
 import numpy as np
 
 from fastpool import _arguments as args
@@ -27,27 +29,38 @@ BAND = object()  # stands for the rows per task, which depend on the thread coun
 cdef object _ndarray = np.ndarray
 cdef object _empty = np.empty
 cdef Py_ssize_t _SERIAL_WORK_LIMIT = args.SERIAL_WORK_LIMIT
+cdef Py_ssize_t _KEPT_ROW = 4096  # (elements: the scratch a kept call may hold per thread)
 
 
 cdef class Scratch:
     """Stands for a scratch row of ``width`` elements of ``dtype`` per thread (made for each
     call, as concurrent calls cannot share them), set to ``fill`` where it is not None. Each
     row is padded to whole 64-byte cache lines plus one, so that threads writing their own
-    rows never share a line. ``shared``: one array of ``width`` elements for all threads."""
+    rows never share a line. ``shared``: one array of ``width`` elements for all threads.
+    A small row without a fill that a one-thread call asks for is kept for the calling
+    thread's next call (a kernel call cannot overlap another on its own thread): a fresh array
+    costs a tiny call ~0.3 us, its allocation and the buffer the kernel asks of it."""
 
     cdef readonly Py_ssize_t row
     cdef readonly object dtype, fill
     cdef readonly bint shared
+    cdef object kept  # (threading.local)
 
     def __init__(self, Py_ssize_t width, dtype, fill=None, shared=False):
         self.dtype, self.fill, self.shared = np.dtype(dtype), fill, shared
         cdef Py_ssize_t per_line = 64 // self.dtype.itemsize
         self.row = width if shared else -(-width // per_line) * per_line + per_line
+        self.kept = threading.local() if fill is None and self.row <= _KEPT_ROW else None
 
     def make(self, int threads):
         cdef tuple shape = (self.row,)
         if not self.shared:
             shape = (threads, self.row)
+        if threads == 1 and self.kept is not None:
+            rows = getattr(self.kept, "rows", None)
+            if rows is None:
+                rows = self.kept.rows = _empty(shape, self.dtype)
+            return rows
         if self.fill is not None and self.fill == 0:
             return np.zeros(shape, self.dtype)  # (fill(0) costs ~0.4 us more)
         rows = _empty(shape, self.dtype)
