@@ -11,6 +11,7 @@ and a short speed table; ``python -m fastpool.bench`` runs the full benchmark.
 __version__ = "0.1.0.dev0"
 
 from ._config import show_config
+from ._output_cache import release_memory
 from .functional import (
     adaptive_avg_pool1d,
     adaptive_avg_pool1d_backward,
@@ -69,5 +70,6 @@ __all__ = [
     "max_unpool1d",
     "max_unpool2d",
     "max_unpool3d",
+    "release_memory",
     "show_config",
 ]

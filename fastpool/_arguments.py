@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import _build_info
+from . import _build_info, _output_cache
 
 FLOAT_DTYPES = tuple(map(np.dtype, (np.float16, np.float32, np.float64)))
 # Max pooling and unpooling also take integers, exactly.
@@ -171,10 +171,10 @@ def output_array(out, shape, dtype, nd, channels_last, *sources):
     what the kernel will write (and sharing no memory with the arrays it reads)."""
     if out is None:
         if not channels_last:
-            return np.empty(shape, dtype)
+            return _output_cache.empty(shape, dtype)
         axis = len(shape) - nd - 1
-        return np.moveaxis(np.empty(shape[:axis] + shape[axis + 1:] + shape[axis:axis + 1], dtype),
-                           -1, axis)
+        return np.moveaxis(_output_cache.empty(shape[:axis] + shape[axis + 1:]
+                                               + shape[axis:axis + 1], dtype), -1, axis)
     if not isinstance(out, np.ndarray):
         raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}")
     if out.shape != tuple(shape):

@@ -22,12 +22,13 @@ import threading
 
 import numpy as np
 
-from fastpool import _arguments as args
+from fastpool import _arguments as args, _output_cache
 
 BAND = object()  # stands for the rows per task, which depend on the thread count
 
 cdef object _ndarray = np.ndarray
 cdef object _empty = np.empty
+cdef object _output = _output_cache.empty
 cdef Py_ssize_t _SERIAL_WORK_LIMIT = args.SERIAL_WORK_LIMIT
 cdef Py_ssize_t _KEPT_ROW = 4096  # (elements: the scratch a kept call may hold per thread)
 
@@ -92,7 +93,7 @@ cdef class Call:
 
     cdef readonly object kernel
     cdef readonly tuple arguments
-    cdef tuple bands, serial, scratch_at, given, shapes, views, dtypes
+    cdef tuple bands, serial, scratch_at, given, shapes, views, dtypes, makers
     cdef Py_ssize_t work
     cdef object valid
     cdef bint tiny
@@ -140,6 +141,9 @@ cdef class Call:
         self.shapes = tuple([a.shape for a, _ in made])
         self.views = tuple([view.shape for _, view in made])
         self.dtypes = tuple([a.dtype for a, _ in made])
+        # (large outputs from the output cache, small ones from NumPy directly)
+        self.makers = tuple([_output if a.nbytes >= _output_cache.LARGE else _empty
+                             for a, _ in made])
         self.valid = valid
         # one array in and one out, on one thread, without scratch: the tiny array's call,
         # which ``lean`` makes at its cheapest (each step costs ~0.1 us, the pooling less)
@@ -163,7 +167,8 @@ cdef class Call:
         ``out`` (None, or one that ``takes`` accepted); None where the kernel found the input
         invalid."""
         cdef tuple views = self.views
-        result = _empty(views[0], self.dtypes[0]) if out is None else out.reshape(views[0])
+        result = self.makers[0](views[0], self.dtypes[0]) if out is None else \
+            out.reshape(views[0])
         if self.tiny and num_threads is None:  # (any thread count gives one)
             self.kernel(a.reshape(self.given[0]), result, *self.serial)
             return result.reshape(self.shapes[0]) if out is None else out
@@ -173,7 +178,7 @@ cdef class Call:
         arrays.append(result)
         indices = None
         if len(views) == 2:  # (max pooling's indices)
-            indices = _empty(views[1], self.dtypes[1])
+            indices = self.makers[1](views[1], self.dtypes[1])
             arrays.append(indices)
         if self.run(arrays, num_threads) != self.valid:
             return None

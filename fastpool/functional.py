@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from . import _arguments as args
-from . import _global_pool, _prepared
+from . import _global_pool, _output_cache, _prepared
 from ._docstrings import (ADAPTIVE_AVG, ADAPTIVE_AVG_BACKWARD, ADAPTIVE_MAX,
                           ADAPTIVE_MAX_BACKWARD, AVG, AVG_BACKWARD, MAX, MAX_BACKWARD, UNPOOL,
                           documented)
@@ -62,7 +62,7 @@ class _Pooling:
         """The array the kernel writes: ``out`` (checked) or a new array, or for float16 a
         float32 work array."""
         if out is None and not self.channels_last and self.dtype is self.x.dtype:
-            self.result = np.empty(shape, self.dtype)  # the common case, directly
+            self.result = _output_cache.empty(shape, self.dtype)  # the common case
             return self.result
         self.result = args.output_array(out, shape, self.dtype, self.nd, self.channels_last,
                                         self.x, *sources)

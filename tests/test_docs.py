@@ -15,7 +15,8 @@ def test_public_functions_have_numpydoc_docstrings():
             assert f"\n    {section}\n    ---" in doc, f"{name} lacks a {section} section"
 
 
-@pytest.mark.parametrize("module", ["functional", "_config", "nn", "autograd_ops", "mygrad_ops"])
+@pytest.mark.parametrize("module", ["functional", "_config", "_output_cache", "nn", "autograd_ops",
+                                    "mygrad_ops"])
 def test_docstring_examples_run(module):
     if module.endswith("_ops"):
         pytest.importorskip(module.split("_")[0])
