@@ -48,7 +48,7 @@ def empty(shape, dtype):
     large."""
     dtype = np.dtype(dtype)
     size = math.prod(shape) * dtype.itemsize
-    if size < LARGE or LIMIT == 0:
+    if size < LARGE or size > LIMIT:  # (LIMIT 0: the cache is off)
         return np.empty(shape, dtype)
     global _idle_bytes
     buffer = None
@@ -68,8 +68,6 @@ def _give_back(buffer):
     if _lock is None:  # (interpreter shutdown: the module is gone)
         return
     with _lock:
-        if buffer.size > LIMIT:
-            return
         _idle.append(buffer)
         _idle_bytes += buffer.size
         while _idle_bytes > LIMIT:  # the least recently used go first

@@ -4,9 +4,9 @@ Pooling is memory-bound: its floor is the time to read the input and write the o
 Each case is timed (best of several runs) beside that roof, measured in the same run by a
 parallel read + write of the same numbers of bytes into a buffer it reuses. fastpool is timed
 twice: into a new result array, as the other implementations are timed, and into a reused one
-(``out=``), whose time is the one reported as % of roof (100% = at the floor): a new array of
-more than a few tens of MB comes from fresh pages that the operating system zeroes on first
-write, a second write that the roof does not make. Beside it: the NumPy reference's time
+(``out=``), whose time is the one reported as % of roof (100% = at the floor). (fastpool's
+new arrays of 4 MiB or more reuse the buffers of dead ones: a repeated call does not pay for
+fresh pages, which the operating system zeroes on first write.) Beside it: the NumPy reference's time
 relative to fastpool's (new arrays), and where PyTorch is installed, its native CPU pooling's
 and oneDNN's (``Tensor.to_mkldnn()``, forward only, layout conversion excluded). A ratio above
 1 means fastpool is that many times faster. Ratios are meaningful within one run; absolute
@@ -26,6 +26,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import _bandwidth, _build_info, functional, reference
+from ._output_cache import release_memory
 
 
 class Case(NamedTuple):
@@ -338,7 +339,10 @@ def _index_tradeoff(shape=(32, 64, 112, 112), kwargs=None, repeats=10):
 
 
 def _peak_bytes(call):
-    """(result, peak bytes NumPy allocated during ``call``), by tracemalloc."""
+    """(result, peak bytes NumPy allocated during ``call``), by tracemalloc. The idle buffers
+    of fastpool's output cache are freed first, so that the outputs are allocated, and
+    counted, afresh."""
+    release_memory()
     tracemalloc.start()
     try:
         result = call()
