@@ -15,7 +15,9 @@ ints, each where that parameter takes it): two such values that compare equal no
 alike, where 2.0 == 2 or True == 1 would not. Anything else takes the full path, always.
 
 This module is compiled for its speed alone (the lean path's steps cost ~0.1 us each in
-Python); it holds no kernel and validates nothing.
+Python); it holds no kernel and validates nothing. Threads: a Call is complete before it is
+kept (one dict store) and read-only after; calls from many threads share it, each with its
+own arrays and scratch (kept scratch rows are thread-local).
 """
 
 import threading
