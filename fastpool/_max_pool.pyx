@@ -315,7 +315,8 @@ cdef void forward_rows_band(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] o
     cdef Py_ssize_t width = out.shape[3]
     cdef Py_ssize_t kernel_w = tap_ranges.shape[1]
     cdef Py_ssize_t plane = band.plane, od = band.d, oh = band.h
-    cdef Py_ssize_t row, ow, jd, jh, jw, j, d, h, key, slot, rows, code
+    cdef Py_ssize_t row, ow, jd, jh, jw, j, d, h, key, slot, rows, code, first
+    cdef recorded_index* target
     cdef Py_ssize_t pending
     cdef bint fresh, unordered
     cdef Fold fold
@@ -388,23 +389,32 @@ cdef void forward_rows_band(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] o
                 for ow in range(out_w):
                     best[ow] = lowest
             continue
+        target = &indices[plane, od, oh, 0]
+        if recorded_index is not uint8_t and wd[1, od] == 1:
+            # One depth: tap (j, jw) of window ow sits at first + j * dh * W + ow * stride +
+            # jw * dw, a loop without branches or divisions (a window without elements: -1).
+            first = (wd[0, od] * in_h + wh[0, oh]) * in_w + offset
+            for ow in range(out_w):
+                code = winner[ow]
+                target[ow] = -1 if rows == 0 or ww[1, ow] == 0 else (
+                    first + (code >> 16) * dh * in_w + ow * stride + (code & 0xffff) * dw)
+            continue
         for ow in range(out_w):
             if rows == 0 or ww[1, ow] == 0:  # a window without elements
                 if recorded_index is uint8_t:
-                    indices[plane, od, oh, ow] = 0
+                    target[ow] = 0
                 else:
-                    indices[plane, od, oh, ow] = -1
+                    target[ow] = -1
                 continue
             code = winner[ow]
             j, jw = code >> 16, code & 0xffff
             if recorded_index is uint8_t:  # rank among the window's in-bounds taps
-                indices[plane, od, oh, ow] = <uint8_t>(j * ww[1, ow] + jw - first_taps[ow])
+                target[ow] = <uint8_t>(j * ww[1, ow] + jw - first_taps[ow])
             else:
-                jd = 0 if wd[1, od] == 1 else j // wh[1, oh]
+                jd = j // wh[1, oh]
                 jh = j - jd * wh[1, oh]
-                indices[plane, od, oh, ow] = (
-                    ((wd[0, od] + jd * dd) * in_h + wh[0, oh] + jh * dh) * in_w
-                    + ow * stride + offset + jw * dw)
+                target[ow] = (((wd[0, od] + jd * dd) * in_h + wh[0, oh] + jh * dh) * in_w
+                              + ow * stride + offset + jw * dw)
 
 
 def forward_by_rows(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] out,
