@@ -468,17 +468,13 @@ def _memoised(function):
     refused). Arguments that cannot be hashed, such as lists, are normalised afresh. Errors are
     never cached."""
     arity = function.__code__.co_argcount
-    cached = functools.lru_cache(maxsize=1024, typed=True)(function)
-    cached_with_items = functools.lru_cache(maxsize=1024, typed=True)(
-        lambda *key: function(*key[:arity]))
+    cached = functools.lru_cache(maxsize=1024, typed=True)(lambda *key: function(*key[:arity]))
 
     @functools.wraps(function)
     def normalise(*arguments):
         try:
-            if tuple not in map(type, arguments):  # (the common case: plain ints)
-                return cached(*arguments)
-            return cached_with_items(*arguments, *[tuple(map(type, a)) for a in arguments
-                                                   if type(a) is tuple])
+            return cached(*arguments, *[tuple(map(type, a)) for a in arguments
+                                        if type(a) is tuple])
         except TypeError as error:
             if "unhashable" not in str(error):
                 raise

@@ -6,10 +6,10 @@ parallel read + write of the same numbers of bytes into a buffer it reuses. fast
 twice: into a new result array, as the other implementations are timed, and into a reused one
 (``out=``), whose time is the one reported as % of roof (100% = at the floor). (fastpool's
 new arrays of 4 MiB or more reuse the buffers of dead ones: a repeated call does not pay for
-fresh pages, which the operating system zeroes on first write.) Beside it: the NumPy reference's time
-relative to fastpool's (new arrays), and where PyTorch is installed, its native CPU pooling's
-and oneDNN's (``Tensor.to_mkldnn()``, forward only, layout conversion excluded). A ratio above
-1 means fastpool is that many times faster. Ratios are meaningful within one run; absolute
+fresh pages, which the operating system zeroes on first write.) Beside it: the NumPy
+reference's time relative to fastpool's (new arrays), and where PyTorch is installed, its
+native CPU pooling's and oneDNN's (``Tensor.to_mkldnn()``, forward only, layout conversion
+excluded). A ratio above 1 means fastpool is that many times faster. Ratios are meaningful within one run; absolute
 times drift on shared machines.
 
 ``--indices`` instead compares the ways of keeping what max-pool backward needs (int64, int32
