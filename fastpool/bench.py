@@ -9,8 +9,8 @@ new arrays of 4 MiB or more reuse the buffers of dead ones: a repeated call does
 fresh pages, which the operating system zeroes on first write.) Beside it: the NumPy
 reference's time relative to fastpool's (new arrays), and where PyTorch is installed, its
 native CPU pooling's and oneDNN's (``Tensor.to_mkldnn()``, forward only, layout conversion
-excluded). A ratio above 1 means fastpool is that many times faster. Ratios are meaningful within one run; absolute
-times drift on shared machines.
+excluded). A ratio above 1 means fastpool is that many times faster. Ratios are meaningful
+within one run; absolute times drift on shared machines.
 
 ``--indices`` instead compares the ways of keeping what max-pool backward needs (int64, int32
 or compact uint8 indices): time and peak memory. ``--plot FILE.png`` draws the % of roof of
