@@ -294,6 +294,19 @@ def pooled_size(name, size, kernel, stride, padding, dilation, ceil_mode):
     return out
 
 
+class PlanePass(NamedTuple):
+    """The (H, W) geometry of a plane-at-a-time kernel, which copies each plane with its
+    padding into ``size`` elements of rows of ``pitch`` (a multiple of stride W, so that a pass
+    at that stride over the flattened rows meets each row's windows at the same columns), the
+    input's element (0, 0) at ``padding``."""
+    kernel: tuple
+    stride: tuple
+    dilation: tuple
+    padding: tuple
+    pitch: int
+    size: int
+
+
 class PoolPlan(NamedTuple):
     out_spatial: tuple  # output sizes of the real spatial dimensions
     windows: tuple      # D, H, W: (3, out) intp: first in-bounds tap, tap count, divisor factor
@@ -314,8 +327,7 @@ class PoolPlan(NamedTuple):
     # and where it caches input row (d, h): slot_d[d] + slot_h[h] of ``slots`` ((in,) intp,
     # (in,) intp, int): distinct for the rows of any one window
     row_slots: object = None
-    # For the plane-at-a-time kernels (C order, stride 1, D = 1, small planes): (kernel_h,
-    # kernel_w, dilation_h, dilation_w, padding_h, padding_w, padded plane size); else None.
+    # For the plane-at-a-time kernels (C order, D = 1, small planes): a PlanePass; else None.
     plane_pass: object = None
     # C order, no input in two windows' spans along any dimension, no empty window: backward
     # can write each input once (the kernels' ``backward_disjoint``).
@@ -430,13 +442,16 @@ def pool_plan(spatial, kernel, stride, padding, dilation, ceil_mode, count_inclu
         row_slots = (_frozen(np.arange(depth) % span_d * span_h)[0],
                      _frozen(np.arange(height) % span_h)[0], span_d * span_h)
     plane_pass = None
-    if len(spatial) <= 2 and all(s_ == 1 for s_ in stride):
-        (kh, kw), (dh, dw), (ph, pw) = ((unit,) * (2 - len(spatial)) + tuple(v)
-                                        for v, unit in ((kernel, 1), (dilation, 1), (padding, 0)))
+    if len(spatial) <= 2:
+        (kh, kw), (sh, sw), (dh, dw), (ph, pw), (in_h, in_w) = (
+            (unit,) * (2 - len(spatial)) + tuple(v) for v, unit in (
+                (kernel, 1), (stride, 1), (dilation, 1), (padding, 0), (spatial, 1)))
         out_h = out_spatial[-2] if len(spatial) == 2 else 1
-        size = (out_h + (kh - 1) * dh) * (out + (kw - 1) * dw)
-        if size <= PLANE_PASS_LIMIT:
-            plane_pass = (kh, kw, dh, dw, ph, pw, size)
+        # every window, and the input at (ph, pw), inside rows of a multiple of sw
+        pitch = -(-max((out - 1) * sw + (kw - 1) * dw + 1, pw + in_w) // sw) * sw
+        size = max((out_h - 1) * sh + (kh - 1) * dh + 1, ph + in_h) * pitch
+        if size <= PLANE_PASS_LIMIT and (rows_overlap or (sh, sw) == (1, 1)):
+            plane_pass = PlanePass((kh, kw), (sh, sw), (dh, dw), (ph, pw), pitch, size)
     return _plan(out_spatial, tables, dilation, channels, divisor_override or 1,
                  (low, high, s, -p, 1), row_taps, first_taps, row_slots, plane_pass)
 

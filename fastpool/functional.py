@@ -116,11 +116,12 @@ def _avg_forward(x, nd, make_plan, out, num_threads, kept_as=None):
                                                    (result, result.reshape(-1))], num_threads)
         return call.finish(result)
     view = call.view(result)
-    if plan.plane_pass is not None:
-        kernel_h, kernel_w, _, _, top, left, size = plan.plane_pass
+    if _unit_stride_pass(plan):
+        passing = plan.plane_pass
         kernel = Call(_avg_pool, "forward_plane", (view.dtype,), (
-            Scratch(size, view.dtype), Scratch(size, view.dtype), *plan.windows[1:], kernel_h,
-            kernel_w, top, left, plan.scale, *plan.interior[:2]), work=view.size)
+            Scratch(passing.size, view.dtype), Scratch(passing.size, view.dtype),
+            *plan.windows[1:], *passing.kernel, *passing.padding, plan.scale,
+            *plan.interior[:2]), work=view.size)
     else:
         kernel = Call(_avg_pool, "forward", (view.dtype,), (
             *plan.windows, *plan.dilation, plan.scale, *plan.interior, BAND), _bands(view),
@@ -152,8 +153,8 @@ def _avg_backward(grad_output, input_shape, nd, make_plan, out, num_threads, kep
         kernel = Call(_avg_pool, "backward_disjoint", (dtype,), (
             *plan.windows, *plan.coverage[:2], plan.scale, *plan.interior[:4], BAND,
             Scratch(grad_view.shape[3], dtype)), _bands(result_view), result.size)
-    elif plan.plane_pass is not None:
-        kernel_h, kernel_w, _, _, top, left, _ = plan.plane_pass
+    elif _unit_stride_pass(plan):
+        (kernel_h, kernel_w), (top, left) = plan.plane_pass.kernel, plan.plane_pass.padding
         size = (result_view.shape[2] + kernel_h - 1) * (result_view.shape[3] + kernel_w - 1)
         if size <= args.PLANE_PASS_LIMIT:
             kernel = Call(_avg_pool, "backward_plane", (dtype,), (
@@ -198,10 +199,11 @@ def _max_forward(x, nd, make_plan, return_indices, out, num_threads, kept_as=Non
         pairs.append((indices, call.view(indices)))
     width = view.shape[3]
     if plan.plane_pass is not None and indices is None:
-        *geometry, size = plan.plane_pass
+        passing = plan.plane_pass
         kernel = Call(_max_pool, "forward_plane", (dtype,), (
-            Scratch(size, dtype), Scratch(size, dtype), Scratch(size, dtype), *geometry,
-            lowest), work=view.size)
+            Scratch(passing.size, dtype), Scratch(passing.size // passing.stride[1], dtype),
+            Scratch(passing.size // passing.stride[1], dtype), *passing.kernel, *passing.stride, *passing.dilation, *passing.padding,
+            passing.pitch, lowest), work=view.size)
     elif plan.row_taps is not None and _rows_per_window(plan) < 1 << 15 \
             and plan.row_taps.shape[1] < 1 << 16:  # (row and tap numbers share an int32 code)
         slot_d, slot_h, slots = plan.row_slots
@@ -223,6 +225,11 @@ def _max_forward(x, nd, make_plan, return_indices, out, num_threads, kept_as=Non
     _launch(_plain(kept_as, call, x), kernel, pairs, num_threads)
     result = call.finish(result)
     return result if indices is None else (result, indices)
+
+
+def _unit_stride_pass(plan):
+    """Whether the average kernels' plane passes (stride 1) serve the plan."""
+    return plan.plane_pass is not None and plan.plane_pass.stride == (1, 1)
 
 
 def _rows_per_window(plan):

@@ -1,8 +1,8 @@
 """Calls that fastpool routes to different kernels or paths give the same results.
 
 Stride-1 pooling of small C-order planes runs a plane at a time (``forward_plane``, and
-``backward_plane`` for average pooling); larger planes and channels-last arrays take the row
-kernels. Sums keep their order and max keeps its tie and NaN rules on every path, so results
+``backward_plane`` for average pooling), and so does max pooling whose windows overlap down
+the columns at any stride; larger planes and channels-last arrays take the row kernels. Sums keep their order and max keeps its tie and NaN rules on every path, so results
 agree bit for bit (NaN payloads included). Repeated plain calls take a prepared, lean path.
 The AVX2 build of the kernels (x86-64) gives the baseline build's bits."""
 
@@ -35,6 +35,28 @@ STRIDE_ONE = [
 ]
 
 
+# Strided max pooling a plane at a time: (kernel, stride, padding, dilation, ceil_mode) for
+# 2-D planes of (9, 13); rows of the padded copy hold whole windows, or the whole input row
+# where no window reaches its end (kernel W 2 at stride 2, or 4 at 4, on 13 columns).
+STRIDED_MAX = [
+    ((3, 3), (2, 2), (1, 1), (1, 1), False),  # the ResNet stem's
+    ((3, 3), (2, 2), (1, 1), (1, 1), True),
+    ((3, 2), (2, 2), (0, 0), (1, 1), False),
+    ((4, 3), (3, 2), (2, 1), (1, 1), True),
+    ((3, 2), (2, 3), (1, 1), (2, 1), False),
+    ((5, 4), (4, 3), (2, 2), (1, 2), True),
+    ((3, 4), (2, 4), (1, 1), (1, 1), False),
+]
+PLANE_PASSES = STRIDE_ONE + [("max_pool2d", dict(zip(
+    ("kernel_size", "stride", "padding", "dilation", "ceil_mode"), case)))
+    for case in STRIDED_MAX]
+
+
+def test_strided_max_pooling_of_overlapping_rows_runs_a_plane_at_a_time():
+    for case in STRIDED_MAX:
+        assert _arguments.pool_plan((9, 13), *case).plane_pass is not None, case
+
+
 def _data(shape, dtype):
     """Few distinct values (ties, signed zeros) and NaNs with distinct payloads."""
     rng = np.random.default_rng(11)
@@ -48,7 +70,7 @@ def _data(shape, dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("name, kwargs", STRIDE_ONE)
+@pytest.mark.parametrize("name, kwargs", PLANE_PASSES)
 def test_plane_at_a_time_gives_the_row_kernels_bits(name, kwargs, dtype):
     nd = int(name[-2])
     x, bits = _data((2, 3) + (9, 13)[2 - nd:], dtype)
@@ -69,8 +91,8 @@ def test_plane_at_a_time_gives_the_row_kernels_bits(name, kwargs, dtype):
             np.ascontiguousarray(backward(g_last, x.shape, **kwargs)).view(bits))
 
 
-@pytest.mark.parametrize("name, kwargs", STRIDE_ONE[:1] + STRIDE_ONE[4:5])
-def test_stride_one_on_a_plane_too_large_for_one_pass(name, kwargs):
+@pytest.mark.parametrize("name, kwargs", STRIDE_ONE[:1] + STRIDE_ONE[4:5] + PLANE_PASSES[-7:-6])
+def test_a_plane_too_large_for_one_pass(name, kwargs):
     side = int(np.sqrt(_arguments.PLANE_PASS_LIMIT)) + 4
     x = np.random.default_rng(5).standard_normal((1, 2, side, side - 3))
     np.testing.assert_allclose(getattr(fastpool, name)(x, **kwargs),

@@ -67,7 +67,7 @@ KERNEL_PATHS = [  # one of each kernel's configurations: each runs one-thread ca
     ("avg_pool2d", dict(kernel_size=3, stride=2, padding=1, count_include_pad=False)),
     ("avg_pool2d", dict(kernel_size=2)),  # backward_disjoint
     ("max_pool2d", dict(kernel_size=5, stride=1, padding=2)),  # forward_plane
-    ("max_pool2d", dict(kernel_size=3, stride=2, padding=1)),
+    ("max_pool2d", dict(kernel_size=3, stride=2, padding=1)),  # forward_plane, strided
     ("max_pool2d", dict(kernel_size=2)),  # backward_disjoint
     ("max_pool3d", dict(kernel_size=(2, 3, 3), stride=(1, 2, 2))),  # forward_by_rows
 ]
