@@ -103,6 +103,11 @@ def _bands(view):
     return view.shape[0], view.shape[1] * view.shape[2]
 
 
+def _unit_stride_pass(plan):
+    """Whether the average kernels' plane passes (stride 1) serve the plan."""
+    return plan.plane_pass is not None and plan.plane_pass.stride == (1, 1)
+
+
 def _avg_forward(x, nd, make_plan, out, num_threads, kept_as=None):
     call = _Pooling("x", x, nd)
     plan = make_plan(call.spatial, call.channels)
@@ -202,8 +207,8 @@ def _max_forward(x, nd, make_plan, return_indices, out, num_threads, kept_as=Non
         passing = plan.plane_pass
         kernel = Call(_max_pool, "forward_plane", (dtype,), (
             Scratch(passing.size, dtype), Scratch(passing.size // passing.stride[1], dtype),
-            Scratch(passing.size // passing.stride[1], dtype), *passing.kernel, *passing.stride, *passing.dilation, *passing.padding,
-            passing.pitch, lowest), work=view.size)
+            Scratch(passing.size // passing.stride[1], dtype), *passing.kernel, *passing.stride,
+            *passing.dilation, *passing.padding, passing.pitch, lowest), work=view.size)
     elif plan.row_taps is not None and _rows_per_window(plan) < 1 << 15 \
             and plan.row_taps.shape[1] < 1 << 16:  # (row and tap numbers share an int32 code)
         slot_d, slot_h, slots = plan.row_slots
@@ -225,11 +230,6 @@ def _max_forward(x, nd, make_plan, return_indices, out, num_threads, kept_as=Non
     _launch(_plain(kept_as, call, x), kernel, pairs, num_threads)
     result = call.finish(result)
     return result if indices is None else (result, indices)
-
-
-def _unit_stride_pass(plan):
-    """Whether the average kernels' plane passes (stride 1) serve the plan."""
-    return plan.plane_pass is not None and plan.plane_pass.stride == (1, 1)
 
 
 def _rows_per_window(plan):

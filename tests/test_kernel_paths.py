@@ -2,9 +2,10 @@
 
 Stride-1 pooling of small C-order planes runs a plane at a time (``forward_plane``, and
 ``backward_plane`` for average pooling), and so does max pooling whose windows overlap down
-the columns at any stride; larger planes and channels-last arrays take the row kernels. Sums keep their order and max keeps its tie and NaN rules on every path, so results
-agree bit for bit (NaN payloads included). Repeated plain calls take a prepared, lean path.
-The AVX2 build of the kernels (x86-64) gives the baseline build's bits."""
+the columns at any stride; larger planes and channels-last arrays take the row kernels. Sums
+keep their order and max keeps its tie and NaN rules on every path, so results agree bit for
+bit (NaN payloads included). Repeated plain calls take a prepared, lean path. The AVX2 build
+of the kernels (x86-64) gives the baseline build's bits."""
 
 import importlib.util
 import io
