@@ -47,6 +47,8 @@ STRIDED_MAX = [
     ((3, 2), (2, 3), (1, 1), (2, 1), False),
     ((5, 4), (4, 3), (2, 2), (1, 2), True),
     ((3, 4), (2, 4), (1, 1), (1, 1), False),
+    ((3, 3), (1, 2), (1, 1), (1, 1), False),  # (stride 1 down the columns)
+    ((3, 2), (2, 1), (0, 1), (2, 1), True),
 ]
 PLANE_PASSES = STRIDE_ONE + [("max_pool2d", dict(zip(
     ("kernel_size", "stride", "padding", "dilation", "ceil_mode"), case)))
@@ -92,7 +94,8 @@ def test_plane_at_a_time_gives_the_row_kernels_bits(name, kwargs, dtype):
             np.ascontiguousarray(backward(g_last, x.shape, **kwargs)).view(bits))
 
 
-@pytest.mark.parametrize("name, kwargs", STRIDE_ONE[:1] + STRIDE_ONE[4:5] + PLANE_PASSES[-7:-6])
+@pytest.mark.parametrize("name, kwargs", STRIDE_ONE[:1] + STRIDE_ONE[4:5] + [
+    ("max_pool2d", dict(kernel_size=3, stride=2, padding=1))])
 def test_a_plane_too_large_for_one_pass(name, kwargs):
     side = int(np.sqrt(_arguments.PLANE_PASS_LIMIT)) + 4
     x = np.random.default_rng(5).standard_normal((1, 2, side, side - 3))
