@@ -477,17 +477,25 @@ cdef Py_ssize_t backward_band(const real[:, :, :, ::1] grad_output,
                                const Py_ssize_t[:, ::1] ch, Py_ssize_t dd, Py_ssize_t dh,
                                Py_ssize_t dw, Py_ssize_t channels, bint check,
                                Py_ssize_t low, Py_ssize_t high, Py_ssize_t stride,
-                               Py_ssize_t offset, int* scratch,
+                               Py_ssize_t offset, int* scratch, bint empty_windows,
                                Band band) noexcept nogil:
-    """One task of ``backward``: the input rows of ``band``, with its thread's ``scratch``.
-    Returns how many invalid indices it found (where it checks)."""
+    """One task of ``backward``: the input rows of ``band``, with its thread's ``scratch``
+    (``empty_windows``: whether some window has no taps). Returns how many invalid indices it
+    found (where it checks)."""
     cdef Py_ssize_t in_d = grad_input.shape[1], in_h = grad_input.shape[2]
     cdef Py_ssize_t in_w = grad_input.shape[3]
     cdef Py_ssize_t out_h = grad_output.shape[2], out_w = grad_output.shape[3]
     cdef Py_ssize_t plane = band.plane, first_row = band.first, end_row = band.end
     cdef Py_ssize_t lo, hi, i, od, oh, ow, oh_begin, oh_end
-    cdef Py_ssize_t winner, taps_hw, rank, jd, jh, channel, invalid = 0
+    cdef Py_ssize_t winner, taps_hw, rank, jd, jh, channel, bad, invalid = 0
     cdef real* grad
+    cdef const any_index* named
+    cdef const real* gradient
+    # A band of a whole plane whose windows all have taps: every valid flat index lands in
+    # it, so the scatter does not test each winner (measured, 1 thread: a channels-last
+    # ResNet stem's backward 1.65 -> 1.40-1.60 ms on (4, 64, 112, 112); C order the same)
+    cdef bint whole = (any_index is not uint8_t and not empty_windows and first_row == 0
+                       and end_row == in_d * in_h)
     lo, hi = first_row * in_w, end_row * in_w
     grad = &grad_input[plane, 0, 0, 0]
     for i in range(lo, hi):
@@ -500,10 +508,26 @@ cdef Py_ssize_t backward_band(const real[:, :, :, ::1] grad_output,
         oh_begin, oh_end = 0, out_h
     for od in range(cd[0, first_row // in_h], cd[1, (end_row - 1) // in_h]):
         for oh in range(oh_begin, oh_end):
+            bad = 0
             if check:
-                invalid += invalid_in_row(indices, plane, od, oh, wd, wh, ww, dd, dh,
-                                          dw, channels, in_d, in_h, in_w, low, high,
-                                          stride, offset, scratch)
+                bad = invalid_in_row(indices, plane, od, oh, wd, wh, ww, dd, dh, dw, channels,
+                                     in_d, in_h, in_w, low, high, stride, offset, scratch)
+                invalid += bad
+            if whole:
+                if bad == 0:  # (a row with an invalid index is not scattered at all)
+                    named, gradient = &indices[plane, od, oh, 0], &grad_output[plane, od, oh, 0]
+                    if channels == 1:
+                        for ow in range(out_w):
+                            grad[named[ow]] = grad[named[ow]] + gradient[ow]
+                    else:  # channels-last: the kernels' W * C position
+                        channel = -1  # ow % channels, by counting
+                        for ow in range(out_w):
+                            channel = channel + 1
+                            if channel == channels:
+                                channel = 0
+                            winner = named[ow] * channels + channel
+                            grad[winner] = grad[winner] + gradient[ow]
+                continue
             channel = -1  # ow % channels, by counting
             for ow in range(out_w):
                 channel = channel + 1
@@ -544,12 +568,13 @@ def backward(const real[:, :, :, ::1] grad_output, const any_index[:, :, :, ::1]
     cdef Py_ssize_t rows = grad_input.shape[1] * grad_input.shape[2]
     cdef Py_ssize_t bands = (rows + band_rows - 1) // band_rows
     cdef Py_ssize_t task, invalid = 0
+    cdef bint empty = has_empty(wd) or has_empty(wh) or has_empty(ww)
     with nogil:
         if num_threads == 1:  # (an OpenMP region costs more than a tiny array's gradient)
             for task in range(grad_input.shape[0] * bands):
                 invalid += backward_band(grad_output, indices, grad_input, wd, wh, ww, cd, ch,
                                          dd, dh, dw, channels, check, low, high, stride,
-                                         offset, &scratch[0, 0],
+                                         offset, &scratch[0, 0], empty,
                                          band_of(task, bands, band_rows, rows,
                                                  grad_input.shape[2]))
         else:
@@ -557,10 +582,19 @@ def backward(const real[:, :, :, ::1] grad_output, const any_index[:, :, :, ::1]
                                schedule="static"):
                 invalid += backward_band(grad_output, indices, grad_input, wd, wh, ww, cd, ch,
                                          dd, dh, dw, channels, check, low, high, stride,
-                                         offset, &scratch[threadid(), 0],
+                                         offset, &scratch[threadid(), 0], empty,
                                          band_of(task, bands, band_rows, rows,
                                                  grad_input.shape[2]))
     return invalid
+
+
+cdef bint has_empty(const Py_ssize_t[:, ::1] window) noexcept nogil:
+    """Whether a window table lists a window without taps."""
+    cdef Py_ssize_t o
+    for o in range(window.shape[1]):
+        if window[1, o] == 0:
+            return True
+    return False
 
 
 cdef enum:
