@@ -10,7 +10,9 @@ fresh pages, which the operating system zeroes on first write.) Beside it: the N
 reference's time relative to fastpool's (new arrays), and where PyTorch is installed, its
 native CPU pooling's and oneDNN's (``Tensor.to_mkldnn()``, forward only, layout conversion
 excluded). A ratio above 1 means fastpool is that many times faster. Ratios are meaningful
-within one run; absolute times drift on shared machines.
+within one run; absolute times drift on shared machines. The implementations and the roof are
+timed in turns, each timed call right after an untimed one of its own (a repeated call's
+conditions: its own data in the caches, its own threads awake).
 
 ``--indices`` instead compares the ways of keeping what max-pool backward needs (int64, int32
 or compact uint8 indices): time and peak memory. ``--plot FILE.png`` draws the % of roof of
@@ -88,7 +90,7 @@ QUICK_CASES = [  # python -m fastpool: a few typical layer shapes, a smaller bat
 
 
 def _best_time(call, repeats):
-    return _best_times([call], repeats)[0]
+    return _best_times([call], repeats, warm=False)[0]  # (its repeats warm each other)
 
 
 def _inputs(case, rng):
@@ -167,13 +169,18 @@ def _roof_call(in_bytes, out_bytes, threads):
     return lambda: _bandwidth.read_write(source, target, sink, threads)
 
 
-def _best_times(calls, repeats):
+def _best_times(calls, repeats, warm=True):
     """Best time of each callable (None: nan), timed in turns, so that a slow spell of a
-    shared machine hits them all alike and their ratios hold."""
+    shared machine hits them all alike and their ratios hold. ``warm``: each timed call
+    follows an untimed one of its own, so that it meets the caches and the thread team its
+    own last call left, as a repeated call does, not the last implementation's (whose OpenMP
+    threads, in PyTorch's own runtime, may still be spinning on the cores)."""
     best = [math.inf if call else math.nan for call in calls]
     for _ in range(repeats):
         for i, call in enumerate(calls):
             if call:
+                if warm:
+                    call()
                 start = time.perf_counter()
                 call()
                 best[i] = min(best[i], time.perf_counter() - start)
