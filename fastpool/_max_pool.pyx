@@ -322,7 +322,7 @@ cdef void forward_rows_band(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] o
                             Py_ssize_t t) noexcept nogil:
     """One task of ``forward_by_rows``: the output rows of ``band``, on thread ``t``'s rows of
     the scratch arrays."""
-    cdef Py_ssize_t out_d = out.shape[1], out_h = out.shape[2], out_w = out.shape[3]
+    cdef Py_ssize_t out_h = out.shape[2], out_w = out.shape[3]
     cdef Py_ssize_t in_d = x.shape[1], in_h = x.shape[2], in_w = x.shape[3]
     cdef Py_ssize_t width = out.shape[3]
     cdef Py_ssize_t kernel_w = tap_ranges.shape[1]
