@@ -324,7 +324,6 @@ cdef void forward_rows_band(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] o
     the scratch arrays."""
     cdef Py_ssize_t out_h = out.shape[2], out_w = out.shape[3]
     cdef Py_ssize_t in_d = x.shape[1], in_h = x.shape[2], in_w = x.shape[3]
-    cdef Py_ssize_t width = out.shape[3]
     cdef Py_ssize_t kernel_w = tap_ranges.shape[1]
     cdef Py_ssize_t plane = band.plane, od = band.d, oh = band.h
     cdef Py_ssize_t row, ow, jd, jh, jw, j, d, h, key, slot, rows, code, first
@@ -358,7 +357,7 @@ cdef void forward_rows_band(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] o
             d, h = wd[0, od] + jd * dd, wh[0, oh] + jh * dh
             key = (plane * in_d + d) * in_h + h
             slot = slot_d[d] + slot_h[h]
-            values, taps = &row_values[t, slot * width], &row_taps[t, slot * width]
+            values, taps = &row_values[t, slot * out_w], &row_taps[t, slot * out_w]
             if row_keys[t, slot] >> 1 != key:  # not cached: compute this row's maxima
                 row_keys[t, slot] = 2 * key
                 if store_indices:
