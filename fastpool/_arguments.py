@@ -328,8 +328,12 @@ class PoolPlan(NamedTuple):
     # and where it caches input row (d, h): slot_d[d] + slot_h[h] of ``slots`` ((in,) intp,
     # (in,) intp, int): distinct for the rows of any one window
     row_slots: object = None
-    # For the plane-at-a-time kernels (C order, D = 1, small planes): a PlanePass; else None.
+    # For the plane-at-a-time kernels (C order, D = 1, small planes, stride H 1): a PlanePass;
+    # else None.
     plane_pass: object = None
+    # For max pooling's down-then-across kernel (C order, 2-D, rows overlapping at a stride H
+    # above 1): (kernel W, stride W, padding W, width of the padded row); else None.
+    down_across: object = None
     # C order, no input in two windows' spans along any dimension, no empty window: backward
     # can write each input once (the kernels' ``backward_disjoint``).
     disjoint: bool = False
@@ -361,7 +365,7 @@ def _dimension_tables(size, start, first, taps, factor, span_end):
 
 
 def _plan(out_spatial, tables, dilation, channels, scale=1, interior=(0, 0, 1, 0, 1),
-          row_taps=None, first_taps=None, row_slots=None, plane_pass=None):
+          row_taps=None, first_taps=None, row_slots=None, plane_pass=None, down_across=None):
     """A PoolPlan from per-dimension (window, coverage) tables, with the leading unit
     dimensions of the (D, H, W) kernels added.
 
@@ -381,7 +385,8 @@ def _plan(out_spatial, tables, dilation, channels, scale=1, interior=(0, 0, 1, 0
         low, high, stride, offset, _ = interior
         interior = (low * channels, high * channels, stride * channels, offset * channels,
                     channels)
-        row_taps = first_taps = row_slots = plane_pass = None  # (kernels for C order)
+        # (kernels for C order)
+        row_taps = first_taps = row_slots = plane_pass = down_across = None
     low, high = interior[:2]
     begin, end = tables[-1][1]
     # (the vectorised backward runs on C-order arrays only)
@@ -397,7 +402,7 @@ def _plan(out_spatial, tables, dilation, channels, scale=1, interior=(0, 0, 1, 0
                     (_frozen(0, 1),) * unit + tuple(c for _, c in tables),
                     (1,) * unit + tuple(dilation), channels, scale, interior,
                     (int(inner[0]), int(inner[-1]) + 1) if len(inner) else (0, 0), is_global,
-                    row_taps, first_taps, row_slots, plane_pass, disjoint)
+                    row_taps, first_taps, row_slots, plane_pass, down_across, disjoint)
 
 
 @functools.lru_cache(maxsize=512)
@@ -442,8 +447,10 @@ def pool_plan(spatial, kernel, stride, padding, dilation, ceil_mode, count_inclu
         span_d, span_h = (unit + tuple((k_ - 1) * d_ + 1 for k_, d_ in zip(kernel, dilation)))[:2]
         row_slots = (_frozen(np.arange(depth) % span_d * span_h)[0],
                      _frozen(np.arange(height) % span_h)[0], span_d * span_h)
-    plane_pass = None
-    if len(spatial) <= 2:
+    plane_pass = down_across = None
+    if len(spatial) == 2 and rows_overlap and stride[0] > 1:  # (k, s, p, d, size, out: W's)
+        down_across = (k, s, p, max((out - 1) * s + (k - 1) * d + 1, p + size))
+    elif len(spatial) <= 2:
         (kh, kw), (sh, sw), (dh, dw), (ph, pw), (in_h, in_w) = (
             (unit,) * (2 - len(spatial)) + tuple(v) for v, unit in (
                 (kernel, 1), (stride, 1), (dilation, 1), (padding, 0), (spatial, 1)))
@@ -454,7 +461,8 @@ def pool_plan(spatial, kernel, stride, padding, dilation, ceil_mode, count_inclu
         if size <= PLANE_PASS_LIMIT and (rows_overlap or (sh, sw) == (1, 1)):
             plane_pass = PlanePass((kh, kw), (sh, sw), (dh, dw), (ph, pw), pitch, size)
     return _plan(out_spatial, tables, dilation, channels, divisor_override or 1,
-                 (low, high, s, -p, 1), row_taps, first_taps, row_slots, plane_pass)
+                 (low, high, s, -p, 1), row_taps, first_taps, row_slots, plane_pass,
+                 down_across)
 
 
 @functools.lru_cache(maxsize=512)

@@ -246,6 +246,15 @@ cdef inline bint copy_row(pooled* target, const pooled* row, Py_ssize_t count) n
     return unordered
 
 
+cdef inline bint holds_nan(const pooled* row, Py_ssize_t count) noexcept nogil:
+    """Whether row[i], i < count, holds NaN."""
+    cdef Py_ssize_t i
+    cdef bint unordered = False
+    for i in range(count):
+        unordered = unordered | (row[i] != row[i])
+    return unordered
+
+
 cdef inline bint pad_row(pooled* target, const pooled* row, Py_ssize_t width, Py_ssize_t offset,
                          Py_ssize_t length, pooled fill) noexcept nogil:
     """target[i] = row[i + offset] where i + offset lies in [0, width), else ``fill``, for

@@ -203,11 +203,16 @@ def _max_forward(x, nd, make_plan, return_indices, out, num_threads, kept_as=Non
     if indices is not None:
         pairs.append((indices, call.view(indices)))
     width = view.shape[3]
-    if plan.plane_pass is not None and indices is None:
+    if plan.down_across is not None and indices is None:
+        kernel_w, stride_w, left, padded = plan.down_across
+        kernel = Call(_max_pool, "forward_down_across", (dtype,), (
+            Scratch(padded, dtype), *plan.windows[1:], *plan.dilation[1:], kernel_w, stride_w,
+            left, lowest, BAND), _bands(view), view.size)
+    elif plan.plane_pass is not None and indices is None:
         passing = plan.plane_pass
         kernel = Call(_max_pool, "forward_plane", (dtype,), (
             Scratch(passing.size, dtype), Scratch(passing.size // passing.stride[1], dtype),
-            Scratch(passing.size // passing.stride[1], dtype), *passing.kernel, *passing.stride,
+            Scratch(passing.size // passing.stride[1], dtype), *passing.kernel, passing.stride[1],
             *passing.dilation, *passing.padding, passing.pitch, lowest), work=view.size)
     elif plan.row_taps is not None and _rows_per_window(plan) < 1 << 15 \
             and plan.row_taps.shape[1] < 1 << 16:  # (row and tap numbers share an int32 code)

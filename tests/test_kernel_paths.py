@@ -2,7 +2,8 @@
 
 Stride-1 pooling of small C-order planes runs a plane at a time (``forward_plane``, and
 ``backward_plane`` for average pooling), and so does max pooling whose windows overlap down
-the columns at any stride; larger planes and channels-last arrays take the row kernels. Sums
+the columns at stride H 1; at a larger stride H, max pooling folds down each output row's
+window rows, then across; larger planes and channels-last arrays take the row kernels. Sums
 keep their order and max keeps its tie and NaN rules on every path, so results agree bit for
 bit (NaN payloads included). Repeated plain calls take a prepared, lean path. The AVX2 build
 of the kernels (x86-64) gives the baseline build's bits."""
@@ -36,9 +37,11 @@ STRIDE_ONE = [
 ]
 
 
-# Strided max pooling a plane at a time: (kernel, stride, padding, dilation, ceil_mode) for
-# 2-D planes of (9, 13); rows of the padded copy hold whole windows, or the whole input row
-# where no window reaches its end (kernel W 2 at stride 2, or 4 at 4, on 13 columns).
+# Max pooling whose windows overlap down the columns, for 2-D planes of (9, 13): (kernel,
+# stride, padding, dilation, ceil_mode). At a stride H above 1 each output row folds down its
+# window's rows, then across (``forward_down_across``); at stride H 1 a plane at a time, the
+# padded copy's rows holding whole windows, or the whole input row where no window reaches its
+# end (kernel W 2 at stride 2, or 4 at 4, on 13 columns).
 STRIDED_MAX = [
     ((3, 3), (2, 2), (1, 1), (1, 1), False),  # the ResNet stem's
     ((3, 3), (2, 2), (1, 1), (1, 1), True),
@@ -49,15 +52,21 @@ STRIDED_MAX = [
     ((3, 4), (2, 4), (1, 1), (1, 1), False),
     ((3, 3), (1, 2), (1, 1), (1, 1), False),  # (stride 1 down the columns)
     ((3, 2), (2, 1), (0, 1), (2, 1), True),
+    ((2, 3), (1, 3), (0, 1), (3, 2), True),  # (stride 1 down the columns)
 ]
 PLANE_PASSES = STRIDE_ONE + [("max_pool2d", dict(zip(
     ("kernel_size", "stride", "padding", "dilation", "ceil_mode"), case)))
     for case in STRIDED_MAX]
 
 
-def test_strided_max_pooling_of_overlapping_rows_runs_a_plane_at_a_time():
+def test_max_pooling_of_overlapping_rows_takes_its_kernel():
     for case in STRIDED_MAX:
-        assert _arguments.pool_plan((9, 13), *case).plane_pass is not None, case
+        plan = _arguments.pool_plan((9, 13), *case)
+        if case[1][0] > 1:
+            assert plan.down_across is not None and plan.plane_pass is None, case
+        else:
+            assert plan.plane_pass is not None and plan.down_across is None, case
+    assert _arguments.pool_plan((9, 13), *STRIDED_MAX[0], channels=3).down_across is None
 
 
 def _data(shape, dtype):
@@ -92,6 +101,27 @@ def test_plane_at_a_time_gives_the_row_kernels_bits(name, kwargs, dtype):
         np.testing.assert_array_equal(
             backward(g, x.shape, **kwargs).view(bits),
             np.ascontiguousarray(backward(g_last, x.shape, **kwargs)).view(bits))
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_down_then_across_scans_zeros_and_nan_again_in_row_major_order(dtype, threads):
+    # Negative numbers (the passes skip NaN bookkeeping), then ties of signed zeros and NaNs
+    # with payloads, each pair where column-major order would pick the other, the NaNs below
+    # rows already pooled: results must be the row kernels' bits, in bands (2-3 threads) too.
+    bits = np.uint32 if dtype == np.float32 else np.uint64
+    x = -1 - np.abs(np.random.default_rng(2).standard_normal((1, 2, 30, 27))).astype(dtype)
+    x[..., 10, 4], x[..., 11, 3] = -0.0, 0.0
+    x[..., 12, 5], x[..., 12, 6] = 0.0, -0.0
+    nan = np.array(np.nan, dtype).view(bits)
+    x[..., 20, 7], x[..., 21, 6] = np.array([nan | 1, nan | 2]).view(dtype)
+    kwargs = dict(kernel_size=3, stride=2, padding=1)
+    assert _arguments.pool_plan((30, 27), (3, 3), (2, 2), (1, 1), (1, 1), False).down_across
+    rows = np.ascontiguousarray(fastpool.max_pool2d(
+        np.moveaxis(np.ascontiguousarray(np.moveaxis(x, 1, -1)), -1, 1), **kwargs))
+    np.testing.assert_array_equal(
+        fastpool.max_pool2d(x, **kwargs, num_threads=threads).view(bits), rows.view(bits))
+    assert (rows == 0).any() and np.isnan(rows).any()  # (the cases are met)
 
 
 @pytest.mark.parametrize("name, kwargs", STRIDE_ONE[:1] + STRIDE_ONE[4:5] + [
