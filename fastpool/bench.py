@@ -247,7 +247,7 @@ def _print_table(rows, file=None):
                       file=file)
 
 
-def _scaling(cases, threads, repeats=5):
+def _scaling(cases, threads, repeats=10):
     """Print each large forward case's speed-up from one thread to ``threads``."""
     rng = np.random.default_rng(0)
     for case in cases:
