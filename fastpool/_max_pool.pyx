@@ -339,7 +339,8 @@ cdef void forward_across_band(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1]
             for tap_row in range(max(checked + 1, wh[0, oh]), last + 1):
                 unordered = unordered | holds_nan(&x[plane, 0, tap_row, 0], in_w)
             checked = last
-        first, best = &x[plane, 0, wh[0, oh], 0], &out[plane, 0, oh, 0]
+        # (an empty window's first row may lie past the input: its address is never read)
+        first, best = &x[plane, 0, 0, 0] + wh[0, oh] * in_w, &out[plane, 0, oh, 0]
         # (literal folds, so that each pass inlines as its own vectorised loop)
         if unordered:
             fold_window(down + left, first, MAX, 0, in_w, 1, 1, wh[1, oh], 1, 0, dh * in_w, 0,
