@@ -113,8 +113,8 @@ def test_down_then_across_scans_zeros_and_nan_again_in_row_major_order(dtype, th
     x = -1 - np.abs(np.random.default_rng(2).standard_normal((1, 2, 30, 27))).astype(dtype)
     x[..., 10, 4], x[..., 11, 3] = -0.0, 0.0
     x[..., 12, 5], x[..., 12, 6] = 0.0, -0.0
-    nan = np.array(np.nan, dtype).view(bits)
-    x[..., 20, 7], x[..., 21, 6] = np.array([nan | 1, nan | 2]).view(dtype)
+    x[..., 20, 7], x[..., 21, 6] = (np.array(np.nan, dtype).view(bits)
+                                    | np.array([1, 2], bits)).view(dtype)
     kwargs = dict(kernel_size=3, stride=2, padding=1)
     assert _arguments.pool_plan((30, 27), (3, 3), (2, 2), (1, 1), (1, 1), False).down_across
     rows = np.ascontiguousarray(fastpool.max_pool2d(
