@@ -269,9 +269,9 @@ def forward_plane(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] out,
                   Py_ssize_t kernel_h, Py_ssize_t kernel_w, Py_ssize_t sw, Py_ssize_t dh,
                   Py_ssize_t dw, Py_ssize_t top, Py_ssize_t left,
                   Py_ssize_t pitch, pooled lowest, int num_threads):
-    """Max pooling without indices a plane at a time (2-D, D = 1, stride H 1, windows
-    overlapping down the columns or stride W 1 too): the plane is copied with
-    its padding (``lowest``) into rows of ``pitch`` elements, a multiple of stride W
+    """Max pooling without indices a plane at a time (2-D, D = 1, stride H 1, where windows
+    overlap down the columns or the stride is (1, 1)): the plane is copied with its padding
+    (``lowest``) into rows of ``pitch`` elements, a multiple of stride W
     (``padded[t]``), so that every window lies wholly inside it and each pass of taps runs
     over the whole flattened plane: the maxima of each row's windows (``row_maxima[t]``,
     pitch / stride W a row), then their maxima down each output's kernel_h rows (by a pass
@@ -339,8 +339,9 @@ cdef void forward_across_band(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1]
             for tap_row in range(max(checked + 1, wh[0, oh]), last + 1):
                 unordered = unordered | holds_nan(&x[plane, 0, tap_row, 0], in_w)
             checked = last
-        # (an empty window's first row may lie past the input: its address is never read)
-        first, best = &x[plane, 0, 0, 0] + wh[0, oh] * in_w, &out[plane, 0, oh, 0]
+        # (an empty window's first row may lie past the input: clamped, as it is never read)
+        first = &x[plane, 0, min(wh[0, oh], x.shape[2] - 1), 0]
+        best = &out[plane, 0, oh, 0]
         # (literal folds, so that each pass inlines as its own vectorised loop)
         if unordered:
             fold_window(down + left, first, MAX, 0, in_w, 1, 1, wh[1, oh], 1, 0, dh * in_w, 0,
