@@ -37,7 +37,7 @@ SERIAL_WORK_LIMIT = 1 << 15
 # Stride-1 pooling of planes up to this many elements (with their padding) runs a plane at a
 # time, each pass of taps over the whole flattened plane: on small planes (28x28 Inception,
 # 20x20 SPPF) per-row loops cost more than the work. So does max pooling without indices
-# whose windows overlap down the columns, at any stride (the ResNet stem's 3x3/2).
+# whose windows overlap down the columns at stride H 1 (a stride W above 1 allowed).
 PLANE_PASS_LIMIT = 1 << 16
 
 # Global pooling reduces planes in chunks of this many elements (a fixed size, so the result
