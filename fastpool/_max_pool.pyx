@@ -106,6 +106,27 @@ cdef inline void take_ranked_row(pooled* best, int* ranks, const pooled* tap, Py
         take_ranked_taps(best, ranks, tap, low, high, stride, rank)
 
 
+cdef inline Py_ssize_t scan_window(pooled* best, const pooled* origin, Py_ssize_t td,
+                                   Py_ssize_t th, Py_ssize_t tw, Py_ssize_t step_d,
+                                   Py_ssize_t step_h, Py_ssize_t step_w,
+                                   pooled lowest) noexcept nogil:
+    """best[0] = the maximum of the taps origin[jd * step_d + jh * step_h + jw * step_w]
+    (jd < td, jh < th, jw < tw), scanned one by one in row-major order by PyTorch's rule (a tap
+    wins if greater or NaN); returns the winner's rank among them (0 for no taps: ``lowest``).
+    For the windows the vectorised passes do not serve (clipped edges), or not bit for bit."""
+    cdef Py_ssize_t jd, jh, jw, rank = 0, winner = 0
+    cdef pooled value, maximum = lowest
+    for jd in range(td):
+        for jh in range(th):
+            for jw in range(tw):
+                value = origin[jd * step_d + jh * step_h + jw * step_w]
+                if value > maximum or value != value:
+                    maximum, winner = value, rank
+                rank = rank + 1
+    best[0] = maximum
+    return winner
+
+
 cdef inline void forward_band(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] out,
                               recorded_index[:, :, :, ::1] indices, bint store_indices,
                               int[:, ::1] scratch, Py_ssize_t[:, ::1] tap_offsets,
@@ -125,7 +146,6 @@ cdef inline void forward_band(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1]
     cdef pooled* best
     cdef int* ranks
     cdef Py_ssize_t* offsets
-    cdef pooled value
     for row in range(band.first, band.end):
         next_row(&od, &oh, out_h)
         folded = folded - 1  # rows whose interior a fold has written already, this one on
@@ -186,23 +206,17 @@ cdef inline void forward_band(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1]
         for edge in range(out_w - interior):  # the outputs left and right of those
             ow = edge if edge < low else edge + interior
             tw = ww[1, ow]
-            # An edge window: clipped, so scanned on its own, in the same order.
-            best[ow] = lowest
+            # An edge window: clipped, so scanned on its own, in the same order. (A window
+            # with no taps may start past the input: its first tap's place is not formed.)
             winner = 0
-            rank = 0
-            for jd in range(td):
-                for jh in range(th):
-                    source = &x[plane, wd[0, od] + jd * dd, wh[0, oh] + jh * dh, 0]
-                    for jw in range(tw):
-                        value = source[ww[0, ow] + jw * dw]
-                        if value > best[ow] or value != value:
-                            best[ow] = value
-                            winner = rank + jw
-                    rank = rank + tw
+            best[ow] = lowest
+            if td * th * tw > 0:
+                winner = scan_window(&best[ow], &x[plane, wd[0, od], wh[0, oh], ww[0, ow]], td,
+                                     th, tw, dd * in_h * in_w, dh * in_w, dw, lowest)
             if store_indices:
                 if recorded_index is uint8_t:
                     indices[plane, od, oh, ow] = <uint8_t>winner
-                elif rank == 0:
+                elif td * th * tw == 0:
                     indices[plane, od, oh, ow] = -1
                 else:
                     jd, jh, jw = winner // (th * tw), (winner // tw) % th, winner % tw
@@ -300,22 +314,15 @@ cdef inline void settle_row(pooled* best, const pooled* first, Py_ssize_t rows,
     """Scan again, in row-major order, the windows of the output row ``best`` whose maximum
     came out 0 or NaN, their first tap row at ``first``, ``rows`` tap rows ``step_h``
     apart."""
-    cdef Py_ssize_t ow, jh, jw
-    cdef pooled value
+    cdef Py_ssize_t ow
     cdef bint unsettled = False
     for ow in range(ww.shape[1]):  # (vectorised: a row rarely has any)
         unsettled = unsettled | (best[ow] != best[ow]) | (best[ow] == 0)
     if not unsettled:
         return
     for ow in range(ww.shape[1]):
-        if best[ow] == best[ow] and best[ow] != 0:
-            continue
-        best[ow] = lowest
-        for jh in range(rows):
-            for jw in range(ww[1, ow]):
-                value = first[jh * step_h + ww[0, ow] + jw * dw]
-                if value > best[ow] or value != value:
-                    best[ow] = value
+        if best[ow] != best[ow] or best[ow] == 0:
+            scan_window(&best[ow], first + ww[0, ow], 1, rows, ww[1, ow], 0, step_h, dw, lowest)
 
 
 cdef void forward_across_band(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] out,
