@@ -33,3 +33,12 @@ def test_plot_draws_the_comparison(tmp_path):
     path = tmp_path / "bench.png"
     bench._plot(rows, path)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_thread_scaling_reports_each_large_forward_case_once(capsys):
+    large = bench.QUICK_CASES[1]._replace(shape=(1, 1, 2048, 2048))  # 4 Mi elements: timed
+    small = large._replace(label="small", shape=(1, 1, 64, 64))  # skipped, as backward is
+    bench._scaling([large, small, bench.QUICK_CASES[-1]], threads=2, repeats=2)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(large.label)
+    assert float(lines[0].split("threads:")[1].rstrip("x")) > 0
