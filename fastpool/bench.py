@@ -299,10 +299,12 @@ def _overhead(repeats=2000):
                 grad, t, pair, pair, zero, [1, 1], False, index_tensor)})
     except ImportError:
         pass
-    for name, call in calls.items():
-        best = min(_best_time(lambda: [call() for _ in range(100)], 1) / 100
-                   for _ in range(repeats // 100))
-        print(f"per-call time on (1, 1, 3, 3), {name}: {best * 1e6:.2f} us")
+    best = dict.fromkeys(calls, math.inf)
+    for _ in range(repeats // 100):  # (rounds of 100 calls of each, as in _scaling)
+        for name, call in calls.items():
+            best[name] = min(best[name], _best_time(lambda: [call() for _ in range(100)], 1) / 100)
+    for name, seconds in best.items():
+        print(f"per-call time on (1, 1, 3, 3), {name}: {seconds * 1e6:.2f} us")
 
 
 def _plot(rows, path):

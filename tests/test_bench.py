@@ -42,3 +42,14 @@ def test_thread_scaling_reports_each_large_forward_case_once(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 1 and lines[0].startswith(large.label)
     assert float(lines[0].split("threads:")[1].rstrip("x")) > 0
+
+
+def test_per_call_times_are_reported_for_each_call(capsys):
+    bench._overhead(repeats=200)
+    lines = capsys.readouterr().out.splitlines()
+    names = [line.split(": ")[0].removeprefix("per-call time on (1, 1, 3, 3), ") for line in lines]
+    assert names[:5] == ["fastpool avg_pool2d", "fastpool max_pool2d",
+                         "fastpool max_pool2d, indices", "fastpool avg_pool2d_backward",
+                         "fastpool max_pool2d_backward"]
+    assert len(lines) in (5, 10)  # (PyTorch's five where it is installed)
+    assert all(float(line.split(": ")[1].removesuffix(" us")) > 0 for line in lines)
