@@ -38,8 +38,11 @@ the row-major scan's, bit for bit; where the kernel copies or first reads its in
 a plane) it notes whether it holds NaN, and passes over taps that hold none skip that
 bookkeeping.
 Backward is a scatter split into tasks that each own a band of input rows of one plane: a task
-zeroes its band, then walks, in row-major order, the outputs whose windows can reach the band
-and adds each gradient to its winner when the winner lies in the band. Bands are disjoint, so
+walks, in row-major order, the outputs whose windows can reach the band and adds each gradient
+to its winner when the winner lies in the band, zeroing the band's rows as the walk first
+reaches them (so that the adds meet rows just written, in L1: measured on the ResNet stem's
+(32, 64, 112, 112) backward, one thread 14.4 -> 10.5 ms, two 7.6-9.8 -> 5.5-5.7 ms, against
+zeroing the band first). Bands are disjoint, so
 there are no races and no atomics; every input element receives its gradients in output order
 whatever the banding, so the bits are the same for any thread count (and the same as PyTorch's
 serial scatter). Overlapping windows that share a winner accumulate. Where no two windows
@@ -585,6 +588,7 @@ cdef Py_ssize_t backward_band(const real[:, :, :, ::1] grad_output,
     cdef Py_ssize_t plane = band.plane, first_row = band.first, end_row = band.end
     cdef Py_ssize_t lo, hi, i, od, oh, ow, oh_begin, oh_end
     cdef Py_ssize_t winner, taps_hw, rank, jd, jh, channel, bad, invalid = 0
+    cdef Py_ssize_t zeroed, reach
     cdef real* grad
     cdef const any_index* named
     cdef const real* gradient
@@ -595,8 +599,7 @@ cdef Py_ssize_t backward_band(const real[:, :, :, ::1] grad_output,
                        and end_row == in_d * in_h)
     lo, hi = first_row * in_w, end_row * in_w
     grad = &grad_input[plane, 0, 0, 0]
-    for i in range(lo, hi):
-        grad[i] = 0
+    zeroed = lo  # rows below it are zeroed: each output row's reach just before its scatter
     # The output rows whose windows can reach this band (more when it spans depths);
     # the winner test below keeps only what lands in it.
     if first_row // in_h == (end_row - 1) // in_h:
@@ -605,6 +608,12 @@ cdef Py_ssize_t backward_band(const real[:, :, :, ::1] grad_output,
         oh_begin, oh_end = 0, out_h
     for od in range(cd[0, first_row // in_h], cd[1, (end_row - 1) // in_h]):
         for oh in range(oh_begin, oh_end):
+            # (zeroed just before the scatter reaches them: then added to in L1)
+            reach = min(hi, ((wd[0, od] + (wd[1, od] - 1) * dd) * in_h + wh[0, oh]
+                             + (wh[1, oh] - 1) * dh + 1) * in_w)
+            for i in range(zeroed, reach):
+                grad[i] = 0
+            zeroed = max(zeroed, reach)
             bad = 0
             if check:
                 bad = invalid_in_row(indices, plane, od, oh, wd, wh, ww, dd, dh, dw, channels,
@@ -647,6 +656,8 @@ cdef Py_ssize_t backward_band(const real[:, :, :, ::1] grad_output,
                         winner = winner * channels + channel
                 if lo <= winner < hi:
                     grad[winner] = grad[winner] + grad_output[plane, od, oh, ow]
+    for i in range(zeroed, hi):
+        grad[i] = 0
     return invalid
 
 
