@@ -253,19 +253,17 @@ def _scaling(cases, threads, repeats=10):
     times of ``repeats`` rounds that each time every case once: a spell in which the shared
     machine lends one core elsewhere then costs a case one round, not all its runs."""
     rng = np.random.default_rng(0)
-    timed = []  # (case, [one thread, ``threads``])
+    timed, calls = [], []  # the cases timed; per case, its call on one thread and on ``threads``
     for case in cases:
         if case.backward or math.prod(case.shape) < 1 << 22:
             continue
         x, _, _ = _inputs(case, rng)
         function = getattr(functional, case.function)
-        timed.append((case, [functools.partial(function, x, **case.kwargs, num_threads=n)
-                             for n in (1, threads)]))
-    best = [[math.inf, math.inf] for _ in timed]
-    for _ in range(repeats):
-        for (_, calls), times in zip(timed, best):
-            times[:] = np.minimum(times, _best_times(calls, 1))
-    for (case, _), (one, many) in zip(timed, best):
+        timed.append(case)
+        calls += [functools.partial(function, x, **case.kwargs, num_threads=n)
+                  for n in (1, threads)]
+    best = _best_times(calls, repeats)
+    for case, one, many in zip(timed, best[::2], best[1::2]):
         print(f"{case.label:<42} 1 -> {threads} threads: {one / many:.2f}x")
 
 
@@ -299,12 +297,15 @@ def _overhead(repeats=2000):
                 grad, t, pair, pair, zero, [1, 1], False, index_tensor)})
     except ImportError:
         pass
-    best = dict.fromkeys(calls, math.inf)
-    for _ in range(repeats // 100):  # (rounds of 100 calls of each, as in _scaling)
-        for name, call in calls.items():
-            best[name] = min(best[name], _best_time(lambda: [call() for _ in range(100)], 1) / 100)
-    for name, seconds in best.items():
-        print(f"per-call time on (1, 1, 3, 3), {name}: {seconds * 1e6:.2f} us")
+    batches = [functools.partial(_repeat, call, 100) for call in calls.values()]
+    best = _best_times(batches, repeats // 100, warm=False)  # (100 calls warm each other)
+    for name, seconds in zip(calls, best):
+        print(f"per-call time on (1, 1, 3, 3), {name}: {seconds / 100 * 1e6:.2f} us")
+
+
+def _repeat(call, times):
+    for _ in range(times):
+        call()
 
 
 def _plot(rows, path):
