@@ -149,7 +149,9 @@ cdef inline void forward_band(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1]
     cdef pooled* best
     cdef int* ranks
     cdef Py_ssize_t* offsets
-    for row in range(band.first, band.end):
+    row = band.first - 1
+    while row + 1 < band.end:
+        row = row + 1
         next_row(&od, &oh, out_h)
         folded = folded - 1  # rows whose interior a fold has written already, this one on
         td, th = wd[1, od], wh[1, oh]
@@ -169,6 +171,9 @@ cdef inline void forward_band(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1]
                 fold_rows(best, origin, MAX, low, high, stride, td, th, tw,
                           dd * in_h * in_w, dh * in_w, dw, lowest, run, out_w, step * in_w)
                 folded = run
+                if high - low == out_w:  # no edge windows: the run's rows are done
+                    row, oh, folded = row + run - 1, oh + run - 1, 0
+                    continue
             else:  # channels-last: a contiguous run of channels per column, edge columns
                 # too (a column's windows are alike across its channels; scanned one by one,
                 # its edge windows took a fifth of a channels-last ResNet stem's time)
