@@ -226,11 +226,9 @@ def _max_forward(x, nd, make_plan, return_indices, out, num_threads, kept_as=Non
             Scratch(width, np.intc), *plan.windows, plan.row_taps, plan.first_taps,
             *plan.dilation, *plan.interior[2:4], lowest, BAND), _bands(view), view.size)
     else:
-        # per-thread scratch rows: winners' ranks, and the flat offset of each rank
         kernel = Call(_max_pool, "forward", dtypes, (
-            *((None, False, None, None) if indices is None else
-              (True, Scratch(width, np.intc), Scratch(plan.largest_window(), np.intp))),
-            *plan.windows, *plan.dilation, plan.channels, *plan.interior, lowest, BAND),
+            *((None, False) if indices is None else (True,)), *plan.windows, *plan.dilation,
+            plan.channels, *plan.interior, lowest, BAND),
             _bands(view), view.size)
     _launch(_plain(kept_as, call, x), kernel, pairs, num_threads)
     result = call.finish(result)
