@@ -155,9 +155,10 @@ cdef class Call:
         self.makers = tuple([_output if a.nbytes >= _output_cache.LARGE else _empty
                              for a, _ in made])
         self.valid = valid
-        # one array in and one out, on one thread, without scratch: the tiny array's call,
-        # which ``lean`` makes at its cheapest (each step costs ~0.1 us, the pooling less)
-        self.tiny = (len(given) == len(made) == 1 and valid is None and not self.scratch_at
+        # one array in (and one or, with indices, two out), on one thread, without scratch:
+        # the tiny array's call, which ``lean`` makes at its cheapest (each step costs
+        # ~0.1 us, the pooling less)
+        self.tiny = (len(given) == 1 and valid is None and not self.scratch_at
                      and self.work < _SERIAL_WORK_LIMIT)
         if len(_KEPT) >= 512:
             _KEPT.clear()
@@ -179,7 +180,7 @@ cdef class Call:
         cdef tuple views = self.views
         result = self.makers[0](views[0], self.dtypes[0]) if out is None else \
             out.reshape(views[0])
-        if self.tiny and num_threads is None:  # (any thread count gives one)
+        if self.tiny and num_threads is None and len(views) == 1:  # (any thread count: one)
             self.kernel(a.reshape(self.given[0]), result, *self.serial)
             return result.reshape(self.shapes[0]) if out is None else out
         arrays = [a.reshape(self.given[0])]
@@ -190,7 +191,9 @@ cdef class Call:
         if len(views) == 2:  # (max pooling's indices)
             indices = self.makers[1](views[1], self.dtypes[1])
             arrays.append(indices)
-        if self.run(arrays, num_threads) != self.valid:
+        if self.tiny and num_threads is None:
+            self.kernel(*arrays, *self.serial)
+        elif self.run(arrays, num_threads) != self.valid:
             return None
         result = result.reshape(self.shapes[0]) if out is None else out
         return result if indices is None else (result, indices.reshape(self.shapes[1]))
