@@ -114,45 +114,53 @@ cdef inline void take_ranked_row(pooled* best, int* ranks, const pooled* tap, Py
         take_ranked_taps(best, ranks, tap, low, high, stride, rank)
 
 
-cdef inline void take_fused(pooled* best, code_t* codes, const pooled* a,
-                            const pooled* b, const pooled* c, const pooled* d, int count,
-                            Py_ssize_t code_a, Py_ssize_t code_b, Py_ssize_t code_c,
-                            Py_ssize_t code_d, Py_ssize_t code_step, Py_ssize_t low,
-                            Py_ssize_t high, Py_ssize_t stride, bint fresh,
+cdef inline void take_tap(pooled* m, Py_ssize_t* k, pooled value,
+                          Py_ssize_t code) noexcept nogil:
+    """One step of PyTorch's rule: ``value`` (with ``code``) wins if greater or NaN."""
+    cdef bint take = (value > m[0]) | (value != value)
+    m[0] = value if take else m[0]
+    k[0] = code if take else k[0]
+
+
+cdef inline void take_fused(pooled* best, code_t* codes, const pooled** taps,
+                            const Py_ssize_t* tap_codes, int count, Py_ssize_t code_step,
+                            Py_ssize_t low, Py_ssize_t high, Py_ssize_t stride, bint fresh,
                             pooled start) noexcept nogil:
-    """Fold the first ``count`` (1 to 4) of the taps a, b, c, d [o * stride] into best[o], in
-    that order, by PyTorch's rule (a tap wins if greater or NaN), recording the winner in
-    codes[o] as its code (code_a for tap a, ...) + o * code_step. ``fresh``: start from
-    ``start`` and tap a (a window of ``start`` values keeps its first tap)."""
+    """Fold the first ``count`` (1 to 4) of the taps taps[j][o * stride], in that order, into
+    best[o] by PyTorch's rule (a tap wins if greater or NaN), recording the winner in codes[o]
+    as tap_codes[j] + o * code_step. ``fresh``: start from ``start`` and tap 0 (a window of
+    ``start`` values keeps its first tap)."""
     # Branch-free selects over contiguous outputs, which the compiler vectorises; the running
     # maxima and codes stay in registers for all the pass's taps.
+    cdef const pooled* a = taps[0]
+    cdef const pooled* b = taps[1]
+    cdef const pooled* c = taps[2]
+    cdef const pooled* d = taps[3]
     cdef Py_ssize_t o, k
-    cdef pooled m, v
-    cdef bint take
+    cdef pooled m
     for o in range(low, high):
         m = start if fresh else best[o]
-        k = code_a + o * code_step if fresh else codes[o]
-        v = a[o * stride]
-        take = (v > m) | (v != v)
-        m = v if take else m
-        k = code_a + o * code_step if take else k
+        k = tap_codes[0] + o * code_step if fresh else codes[o]
+        take_tap(&m, &k, a[o * stride], tap_codes[0] + o * code_step)
         if count > 1:
-            v = b[o * stride]
-            take = (v > m) | (v != v)
-            m = v if take else m
-            k = code_b + o * code_step if take else k
+            take_tap(&m, &k, b[o * stride], tap_codes[1] + o * code_step)
         if count > 2:
-            v = c[o * stride]
-            take = (v > m) | (v != v)
-            m = v if take else m
-            k = code_c + o * code_step if take else k
+            take_tap(&m, &k, c[o * stride], tap_codes[2] + o * code_step)
         if count > 3:
-            v = d[o * stride]
-            take = (v > m) | (v != v)
-            m = v if take else m
-            k = code_d + o * code_step if take else k
+            take_tap(&m, &k, d[o * stride], tap_codes[3] + o * code_step)
         best[o] = m
         codes[o] = <code_t>k
+
+
+cdef inline void take_counted(pooled* best, code_t* codes, const pooled** taps,
+                              const Py_ssize_t* tap_codes, int count, Py_ssize_t code_step,
+                              Py_ssize_t low, Py_ssize_t high, Py_ssize_t stride, bint fresh,
+                              pooled start) noexcept nogil:
+    if count == 4:
+        take_fused(best, codes, taps, tap_codes, 4, code_step, low, high, stride, fresh, start)
+    else:
+        take_fused(best, codes, taps, tap_codes, count, code_step, low, high, stride, fresh,
+                   start)
 
 
 cdef inline void take_pass(pooled* best, code_t* codes, const pooled** taps,
@@ -162,27 +170,12 @@ cdef inline void take_pass(pooled* best, code_t* codes, const pooled** taps,
     # Literal counts and strides become constants once take_fused is inlined: each
     # combination is its own vectorised loop, with packed loads for strides 1 and 2.
     if stride == 1:
-        if count == 4:
-            take_fused(best, codes, taps[0], taps[1], taps[2], taps[3], 4, tap_codes[0],
-                       tap_codes[1], tap_codes[2], tap_codes[3], code_step, low, high, 1,
-                       fresh, start)
-        else:
-            take_fused(best, codes, taps[0], taps[1], taps[2], taps[3], count, tap_codes[0],
-                       tap_codes[1], tap_codes[2], tap_codes[3], code_step, low, high, 1,
-                       fresh, start)
+        take_counted(best, codes, taps, tap_codes, count, code_step, low, high, 1, fresh, start)
     elif stride == 2:
-        if count == 4:
-            take_fused(best, codes, taps[0], taps[1], taps[2], taps[3], 4, tap_codes[0],
-                       tap_codes[1], tap_codes[2], tap_codes[3], code_step, low, high, 2,
-                       fresh, start)
-        else:
-            take_fused(best, codes, taps[0], taps[1], taps[2], taps[3], count, tap_codes[0],
-                       tap_codes[1], tap_codes[2], tap_codes[3], code_step, low, high, 2,
-                       fresh, start)
+        take_counted(best, codes, taps, tap_codes, count, code_step, low, high, 2, fresh, start)
     else:
-        take_fused(best, codes, taps[0], taps[1], taps[2], taps[3], count, tap_codes[0],
-                   tap_codes[1], tap_codes[2], tap_codes[3], code_step, low, high, stride,
-                   fresh, start)
+        take_counted(best, codes, taps, tap_codes, count, code_step, low, high, stride, fresh,
+                     start)
 
 
 cdef inline void take_taps(pooled* best, code_t* codes, const pooled* origin,
