@@ -23,8 +23,8 @@ input) over contiguous outputs, several taps per vectorised pass (``_tap_loops``
 rows alike in their windows per call; with indices, four taps a pass too, branch-free,
 each winner's flat position (a tap's position + o * stride for window o) or rank written
 with its value (measured, VGG's (32, 128, 56, 56) 2x2/2: 14.4 -> 6.0 ms, tap by tap into a
-scratch row of ranks before). Clipped edge windows are scanned one by one (channels-last, without indices: folded as the others, a
-column's windows being alike across channels).
+scratch row of ranks before). Clipped edge windows are scanned one by one (channels-last,
+without indices: folded as the others, a column's windows being alike across channels).
 ``forward_by_rows``, for windows whose rows overlap, computes each input row's W-window
 maxima once into a per-thread cache and combines them down each output row; meeting rows in
 order and each row's taps in order, it picks the same winner as the row-major scan.
@@ -43,13 +43,13 @@ walks, in row-major order, the outputs whose windows can reach the band and adds
 to its winner when the winner lies in the band, zeroing the band's rows as the walk first
 reaches them (so that the adds meet rows just written, in L1: measured on the ResNet stem's
 (32, 64, 112, 112) backward, one thread 14.4 -> 10.5 ms, two 7.6-9.8 -> 5.5-5.7 ms, against
-zeroing the band first). Bands are disjoint, so
-there are no races and no atomics; every input element receives its gradients in output order
-whatever the banding, so the bits are the same for any thread count (and the same as PyTorch's
-serial scatter). Overlapping windows that share a winner accumulate. Where no two windows
-share an input, ``backward_disjoint`` writes each input row once instead (the winners'
-gradients + 0.0, which is what the scatter's zero start gives, and zeros elsewhere),
-finding each window's winner by comparing keys in 32-bit vector lanes.
+zeroing the band first). Bands are disjoint, so there are no races and no atomics; every
+input element receives its gradients in output order whatever the banding, so the bits are
+the same for any thread count (and the same as PyTorch's serial scatter). Overlapping
+windows that share a winner accumulate. Where no two windows share an input,
+``backward_disjoint`` writes each input row once instead (the winners' gradients + 0.0,
+which is what the scatter's zero start gives, and zeros elsewhere), finding each window's
+winner by comparing keys in 32-bit vector lanes.
 Unpooling writes through indices, so it runs a plane per thread, in output order (a repeated
 index keeps the later value). Kernels trust validated input, release the GIL, never raise.
 """
@@ -357,11 +357,13 @@ def forward(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] out,
         if num_threads == 1:  # (an OpenMP region costs more than pooling a tiny array)
             for task in range(tasks):
                 forward_band(x, out, indices, store_indices, wd, wh, ww, dd, dh, dw, channels,
-                             low, high, stride, offset, block, lowest, band_of(task, bands, band_rows, rows, out.shape[2]))
+                             low, high, stride, offset, block, lowest,
+                             band_of(task, bands, band_rows, rows, out.shape[2]))
         else:
             for task in prange(tasks, num_threads=num_threads, schedule="static"):
                 forward_band(x, out, indices, store_indices, wd, wh, ww, dd, dh, dw, channels,
-                             low, high, stride, offset, block, lowest, band_of(task, bands, band_rows, rows, out.shape[2]))
+                             low, high, stride, offset, block, lowest,
+                             band_of(task, bands, band_rows, rows, out.shape[2]))
 
 
 cdef void forward_one_plane(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] out,
