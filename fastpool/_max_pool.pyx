@@ -725,8 +725,9 @@ cdef Py_ssize_t backward_band(const real[:, :, :, ::1] grad_output,
             zeroed = max(zeroed, reach)
             bad = 0
             if check:
-                bad = invalid_in_row(indices, plane, od, oh, wd, wh, ww, dd, dh, dw, channels,
-                                     in_d, in_h, in_w, low, high, stride, offset, scratch)
+                bad = invalid_in_rows(indices, plane, od, oh, 1, 0, wd, wh, ww, dd, dh, dw,
+                                      channels, in_d, in_h, in_w, low, high, stride, offset,
+                                      scratch)
                 invalid += bad
             if whole:
                 if bad == 0:  # (a row with an invalid index is not scattered at all)
@@ -996,23 +997,27 @@ cdef inline bint valid_index(any_index recorded, Py_ssize_t od, Py_ssize_t oh, P
 
 cdef inline Py_ssize_t count_missed(const any_index* recorded, Py_ssize_t low,
                                     Py_ssize_t high, Py_ssize_t stride, Py_ssize_t first,
-                                    Py_ssize_t taps, int rows, Py_ssize_t step) noexcept nogil:
+                                    Py_ssize_t taps, int rows, Py_ssize_t step,
+                                    Py_ssize_t count, Py_ssize_t pitch,
+                                    Py_ssize_t first_step) noexcept nogil:
     """``count_invalid_interior`` for windows of ``rows`` (a literal, 1 to 4) tap rows
-    ``step`` apart, in one loop: no scratch rows to write and read again."""
-    cdef Py_ssize_t ow
+    ``step`` apart, in one loop per output row: no scratch rows to write and read again."""
+    cdef Py_ssize_t ow, r
     cdef uint64_t wide = 0
     cdef unsigned int key, hit, bad = 0  # (32-bit lanes throughout: the row is under 2**31)
-    for ow in range(low, high):
-        wide = wide | (<uint64_t>recorded[ow] >> 31)
-        key = <unsigned int>recorded[ow] - <unsigned int>(ow * stride) - <unsigned int>first
-        hit = key < <unsigned int>taps
-        if rows > 1:
-            hit = hit | (key - <unsigned int>step < <unsigned int>taps)
-        if rows > 2:
-            hit = hit | (key - <unsigned int>(2 * step) < <unsigned int>taps)
-        if rows > 3:
-            hit = hit | (key - <unsigned int>(3 * step) < <unsigned int>taps)
-        bad = bad + (hit == 0)
+    for r in range(count):
+        for ow in range(low, high):
+            wide = wide | (<uint64_t>recorded[ow] >> 31)
+            key = <unsigned int>recorded[ow] - <unsigned int>(ow * stride) - <unsigned int>first
+            hit = key < <unsigned int>taps
+            if rows > 1:
+                hit = hit | (key - <unsigned int>step < <unsigned int>taps)
+            if rows > 2:
+                hit = hit | (key - <unsigned int>(2 * step) < <unsigned int>taps)
+            if rows > 3:
+                hit = hit | (key - <unsigned int>(3 * step) < <unsigned int>taps)
+            bad = bad + (hit == 0)
+        recorded, first = recorded + pitch, first + first_step
     return 1 if wide else bad
 
 
@@ -1020,57 +1025,69 @@ cdef inline Py_ssize_t count_invalid_interior(const any_index* recorded, int* na
                                               Py_ssize_t low, Py_ssize_t high,
                                               Py_ssize_t stride, Py_ssize_t first,
                                               Py_ssize_t taps, Py_ssize_t td, Py_ssize_t th,
-                                              Py_ssize_t step_d, Py_ssize_t step_h
-                                              ) noexcept nogil:
+                                              Py_ssize_t step_d, Py_ssize_t step_h,
+                                              Py_ssize_t count, Py_ssize_t pitch,
+                                              Py_ssize_t first_step) noexcept nogil:
     """How many of the flat indices recorded[low:high] miss their windows, for the interior
-    windows of one output row, C order, no W dilation, in a plane of under 2**31 elements:
+    windows of ``count`` output rows (``pitch`` indices apart, their first taps
+    ``first_step`` apart), C order, no W dilation, in a plane of under 2**31 elements:
     window ow's taps are first + ow * stride + jd * step_d + jh * step_h + jw (jd < td,
     jh < th, jw < taps). Vectorised in 32-bit lanes (``narrow`` and ``hit`` are scratch rows):
     an index with a bit set from bit 31 up is invalid, and below that 32-bit differences are
     exact; one unsigned comparison per window row finds the tap (taps <= W, so at most one
     row can match)."""
-    cdef Py_ssize_t ow, jd, jh, bad = 0
+    cdef Py_ssize_t ow, jd, jh, r, bad = 0
     cdef uint64_t wide = 0
     cdef unsigned int start
     # (literal row counts: one vectorised loop; measured on the ResNet stem's 3x3 windows)
     if td * th == 1:
-        return count_missed(recorded, low, high, stride, first, taps, 1, 0)
+        return count_missed(recorded, low, high, stride, first, taps, 1, 0, count, pitch,
+                            first_step)
     elif td * th == 2:
         return count_missed(recorded, low, high, stride, first, taps, 2,
-                            step_h if th == 2 else step_d)
+                            step_h if th == 2 else step_d, count, pitch, first_step)
     elif td == 1 and th == 3:
-        return count_missed(recorded, low, high, stride, first, taps, 3, step_h)
+        return count_missed(recorded, low, high, stride, first, taps, 3, step_h, count, pitch,
+                            first_step)
     elif td == 1 and th == 4:
-        return count_missed(recorded, low, high, stride, first, taps, 4, step_h)
-    for ow in range(low, high):  # narrow[ow]: the index less its window's first column
-        wide = wide | (<uint64_t>recorded[ow] >> 31)
-        narrow[ow] = <int>(<unsigned int>recorded[ow] - <unsigned int>(ow * stride))
-        hit[ow] = 0
-    if wide:
-        return 1  # (only whether any is invalid matters)
-    for jd in range(td):
-        for jh in range(th):
-            start = <unsigned int>(first + jd * step_d + jh * step_h)
-            for ow in range(low, high):
-                hit[ow] = hit[ow] | ((<unsigned int>narrow[ow] - start) < <unsigned int>taps)
-    for ow in range(low, high):
-        bad = bad + (hit[ow] == 0)
+        return count_missed(recorded, low, high, stride, first, taps, 4, step_h, count, pitch,
+                            first_step)
+    for r in range(count):
+        for ow in range(low, high):  # narrow[ow]: the index less its window's first column
+            wide = wide | (<uint64_t>recorded[ow] >> 31)
+            narrow[ow] = <int>(<unsigned int>recorded[ow] - <unsigned int>(ow * stride))
+            hit[ow] = 0
+        if wide:
+            return 1  # (only whether any is invalid matters)
+        for jd in range(td):
+            for jh in range(th):
+                start = <unsigned int>(first + jd * step_d + jh * step_h)
+                for ow in range(low, high):
+                    hit[ow] = hit[ow] | ((<unsigned int>narrow[ow] - start) < <unsigned int>taps)
+        for ow in range(low, high):
+            bad = bad + (hit[ow] == 0)
+        recorded, first = recorded + pitch, first + first_step
     return bad
 
 
-cdef inline Py_ssize_t invalid_in_row(const any_index[:, :, :, ::1] indices, Py_ssize_t plane,
-                                      Py_ssize_t od, Py_ssize_t oh,
-                                      const Py_ssize_t[:, ::1] wd, const Py_ssize_t[:, ::1] wh,
-                                      const Py_ssize_t[:, ::1] ww, Py_ssize_t dd,
-                                      Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t channels,
-                                      Py_ssize_t in_d, Py_ssize_t in_h, Py_ssize_t in_w,
-                                      Py_ssize_t low, Py_ssize_t high, Py_ssize_t stride,
-                                      Py_ssize_t offset, int* scratch) noexcept nogil:
-    """How many indices of output row (plane, od, oh) do not name a tap of their windows.
-    Interior windows [low, high) (taps from ow * stride + offset) are checked in 32-bit lanes
-    where the plane allows it, the others one by one; ``scratch`` holds two rows of W."""
+cdef Py_ssize_t invalid_in_rows(const any_index[:, :, :, ::1] indices,
+                                Py_ssize_t plane, Py_ssize_t od, Py_ssize_t oh,
+                                Py_ssize_t count, Py_ssize_t step,
+                                const Py_ssize_t[:, ::1] wd, const Py_ssize_t[:, ::1] wh,
+                                const Py_ssize_t[:, ::1] ww, Py_ssize_t dd,
+                                Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t channels,
+                                Py_ssize_t in_d, Py_ssize_t in_h, Py_ssize_t in_w,
+                                Py_ssize_t low, Py_ssize_t high, Py_ssize_t stride,
+                                Py_ssize_t offset, int* scratch) noexcept nogil:
+    """How many indices of the ``count`` output rows from (plane, od, oh) on do not name a tap
+    of their windows, rows alike in their windows, their first taps ``step`` input rows apart
+    (``alike_rows``). Interior windows [low, high) (taps from ow * stride + offset) are
+    checked in 32-bit lanes where the plane allows it, the others one by one; ``scratch``
+    holds two rows of W."""
+    # (not inline: inlined into backward_band, it made the ResNet stem's backward on one
+    # thread 10.4 -> 11.5 ms)
     cdef Py_ssize_t out_w = indices.shape[3], plane_w = in_w // channels  # (W * C interleaved)
-    cdef Py_ssize_t interior = 0, invalid = 0, b, base, ow, edge
+    cdef Py_ssize_t interior = 0, invalid = 0, b, base, ow, edge, r
     if (any_index is not uint8_t and dw == channels and high > low
             and in_d * in_h * plane_w < (<Py_ssize_t>1) << 31 and wd[1, od] * wh[1, oh] > 0):
         interior = high - low
@@ -1078,18 +1095,43 @@ cdef inline Py_ssize_t invalid_in_row(const any_index[:, :, :, ::1] indices, Py_
         if channels == 1:
             invalid = count_invalid_interior(
                 &indices[plane, od, oh, 0], scratch, scratch + out_w, low, high, stride, base,
-                ww[1, low], wd[1, od], wh[1, oh], dd * in_h * plane_w, dh * plane_w)
+                ww[1, low], wd[1, od], wh[1, oh], dd * in_h * plane_w, dh * plane_w, count,
+                out_w, step * plane_w)
         else:  # channels-last: a run of C channels shares each window
-            for b in range(low // channels, high // channels):
-                invalid += count_invalid_interior(
-                    &indices[plane, od, oh, b * channels], scratch, scratch + out_w, 0,
-                    channels, 0, base + b * (stride // channels), ww[1, low], wd[1, od],
-                    wh[1, oh], dd * in_h * plane_w, dh * plane_w)
-    for edge in range(out_w - interior):
-        ow = edge if edge < low else edge + interior
-        if not valid_index(indices[plane, od, oh, ow], od, oh, ow, wd, wh, ww, dd, dh, dw,
-                           channels, in_d, in_h, in_w, 1.0 / in_w):
-            invalid += 1
+            for r in range(count):
+                for b in range(low // channels, high // channels):
+                    invalid += count_invalid_interior(
+                        &indices[plane, od, oh + r, b * channels], scratch, scratch + out_w, 0,
+                        channels, 0, base + r * step * plane_w + b * (stride // channels),
+                        ww[1, low], wd[1, od], wh[1, oh], dd * in_h * plane_w, dh * plane_w, 1,
+                        0, 0)
+    for r in range(count):
+        for edge in range(out_w - interior):
+            ow = edge if edge < low else edge + interior
+            if not valid_index(indices[plane, od, oh + r, ow], od, oh + r, ow, wd, wh, ww, dd,
+                               dh, dw, channels, in_d, in_h, in_w, 1.0 / in_w):
+                invalid += 1
+    return invalid
+
+
+cdef Py_ssize_t invalid_in_band(const any_index[:, :, :, ::1] indices,
+                                 const Py_ssize_t[:, ::1] wd, const Py_ssize_t[:, ::1] wh,
+                                 const Py_ssize_t[:, ::1] ww, Py_ssize_t dd, Py_ssize_t dh,
+                                 Py_ssize_t dw, Py_ssize_t channels, Py_ssize_t in_d,
+                                 Py_ssize_t in_h, Py_ssize_t in_w, Py_ssize_t low,
+                                 Py_ssize_t high, Py_ssize_t stride, Py_ssize_t offset,
+                                 int* scratch, Band band) noexcept nogil:
+    """One task of ``first_invalid_index``: how many indices of the output rows of ``band``
+    do not name a tap of their windows."""
+    cdef Py_ssize_t out_h = indices.shape[2], row = band.first, od = band.d, oh = band.h
+    cdef Py_ssize_t run, step, invalid = 0
+    while row < band.end:
+        next_row(&od, &oh, out_h)
+        run = alike_rows(wh, oh, min(band.end - row, out_h - oh), &step)
+        invalid += invalid_in_rows(indices, band.plane, od, oh, run, step, wd, wh, ww, dd, dh,
+                                   dw, channels, in_d, in_h, in_w, low, high, stride, offset,
+                                   scratch)
+        row, oh = row + run, oh + run - 1
     return invalid
 
 
@@ -1098,27 +1140,30 @@ def first_invalid_index(const any_index[:, :, :, ::1] indices,
                         const Py_ssize_t[:, ::1] ww, Py_ssize_t dd, Py_ssize_t dh,
                         Py_ssize_t dw, Py_ssize_t channels, Py_ssize_t in_d, Py_ssize_t in_h,
                         Py_ssize_t in_w, Py_ssize_t low, Py_ssize_t high, Py_ssize_t stride,
-                        Py_ssize_t offset, int[:, ::1] scratch, int num_threads):
+                        Py_ssize_t offset, int[:, ::1] scratch, Py_ssize_t band_rows,
+                        int num_threads):
     """The flat position (in ``indices``) of the first index that does not name a tap of its
     own window, or -1 when all are valid. W outputs [low, high) are the interior windows
-    (taps from ow * stride + offset); ``scratch`` holds two int rows of W outputs per thread."""
+    (taps from ow * stride + offset); ``scratch`` holds two int rows of W outputs per thread;
+    each task checks ``band_rows`` output rows of one plane."""
     cdef Py_ssize_t out_d = indices.shape[1], out_h = indices.shape[2], out_w = indices.shape[3]
-    cdef Py_ssize_t row, plane, od, oh, ow, position, invalid = 0, first = -1
+    cdef Py_ssize_t rows = out_d * out_h, bands = (rows + band_rows - 1) // band_rows
+    cdef Py_ssize_t task, row, plane, od, oh, ow, position, invalid = 0, first = -1
     cdef double inverse_w = 1.0 / in_w
     with nogil:
         # Counted in parallel (the common, valid case); located serially only on failure.
         if num_threads == 1:  # (an OpenMP region costs more than checking a tiny array)
-            for row in range(indices.shape[0] * out_d * out_h):
-                invalid += invalid_in_row(indices, row // (out_d * out_h), (row // out_h) % out_d,
-                                          row % out_h, wd, wh, ww, dd, dh, dw, channels, in_d,
-                                          in_h, in_w, low, high, stride, offset, &scratch[0, 0])
+            for task in range(indices.shape[0] * bands):
+                invalid += invalid_in_band(indices, wd, wh, ww, dd, dh, dw, channels, in_d, in_h,
+                                           in_w, low, high, stride, offset, &scratch[0, 0],
+                                           band_of(task, bands, band_rows, rows, out_h))
         else:
-            for row in prange(indices.shape[0] * out_d * out_h, num_threads=num_threads,
-                              schedule="static"):
-                invalid += invalid_in_row(indices, row // (out_d * out_h), (row // out_h) % out_d,
-                                          row % out_h, wd, wh, ww, dd, dh, dw, channels, in_d,
-                                          in_h, in_w, low, high, stride, offset,
-                                          &scratch[threadid(), 0])
+            for task in prange(indices.shape[0] * bands, num_threads=num_threads,
+                               schedule="static"):
+                invalid += invalid_in_band(indices, wd, wh, ww, dd, dh, dw, channels, in_d, in_h,
+                                           in_w, low, high, stride, offset,
+                                           &scratch[threadid(), 0],
+                                           band_of(task, bands, band_rows, rows, out_h))
         if invalid:
             for position in range(indices.shape[0] * out_d * out_h * out_w):
                 row, ow = position // out_w, position % out_w

@@ -257,8 +257,8 @@ def _max_backward(grad_output, indices, input_shape, nd, make_plan, out, num_thr
     def check_indices():
         bad = Call(_max_pool, "first_invalid_index", (indices.dtype,), (
             *plan.windows, *plan.dilation, plan.channels, depth, height,
-            width * plan.channels, *plan.interior[:4], checks), work=work).run([index_view],
-                                                                              num_threads)
+            width * plan.channels, *plan.interior[:4], checks, BAND), _bands(index_view),
+            work).run([index_view], num_threads)
         if bad >= 0:
             where = call.position(bad, indices)
             raise ValueError(f"indices{list(map(int, where))} = {indices[where]} does not name "

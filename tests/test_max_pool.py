@@ -222,18 +222,23 @@ def test_invalid_indices_are_rejected_before_writing(indices, error, fragment):
 @pytest.mark.parametrize("channels_last", [False, True])
 @pytest.mark.parametrize("kwargs", [dict(kernel_size=3, stride=2, padding=1),
                                     dict(kernel_size=2, padding=1)])  # overlapping or not
+@pytest.mark.parametrize("into_out", [False, True])
 def test_an_index_off_its_window_is_found_wherever_it_points(shift, where, channels_last,
-                                                             kwargs):
+                                                             kwargs, into_out):
     """Interior windows are checked in 32-bit lanes: an index whose low 32 bits name a tap
-    (shifted by 2**32), or that lands in a neighbouring window, must still be refused."""
+    (shifted by 2**32), or that lands in a neighbouring window, must still be refused, by the
+    scatter's check (a new result) and by the check before it (out=: runs of rows alike in
+    their windows at once)."""
     x = random_array((2, 3, 9, 11), np.float64, seed=3)
     if channels_last:
         x = np.moveaxis(np.ascontiguousarray(np.moveaxis(x, 1, -1)), -1, 1)
     y, indices = fastpool.max_pool2d(x, **kwargs, return_indices=True)
     fastpool.max_pool2d_backward(np.ones_like(y), indices, x.shape, **kwargs)  # valid
     indices[where] += shift
+    out = np.full(x.shape, 7.0) if into_out else None
     with pytest.raises(ValueError, match=r"indices\[%d, %d, %d, %d\]" % where):
-        fastpool.max_pool2d_backward(np.ones_like(y), indices, x.shape, **kwargs)
+        fastpool.max_pool2d_backward(np.ones_like(y), indices, x.shape, **kwargs, out=out)
+    assert out is None or (out == 7.0).all()
 
 
 @pytest.mark.parametrize("name, shape, kwargs, beyond", [
