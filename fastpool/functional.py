@@ -125,8 +125,8 @@ def _avg_forward(x, nd, make_plan, out, num_threads, kept_as=None):
         passing = plan.plane_pass
         kernel = Call(_avg_pool, "forward_plane", (view.dtype,), (
             Scratch(passing.size, view.dtype), Scratch(passing.size, view.dtype),
-            *plan.windows[1:], *passing.kernel, *passing.padding, plan.scale,
-            *plan.interior[:2]), work=view.size)
+            Scratch(view.shape[2] * view.shape[3], view.dtype, shared=True),
+            *plan.windows[1:], *passing.kernel, *passing.padding, plan.scale), work=view.size)
     else:
         kernel = Call(_avg_pool, "forward", (view.dtype,), (
             *plan.windows, *plan.dilation, plan.scale, *plan.interior, BAND), _bands(view),
@@ -164,8 +164,9 @@ def _avg_backward(grad_output, input_shape, nd, make_plan, out, num_threads, kep
         if size <= args.PLANE_PASS_LIMIT:
             kernel = Call(_avg_pool, "backward_plane", (dtype,), (
                 Scratch(size, dtype, 0), Scratch(size, dtype),  # (zeros: the border)
-                *plan.windows[1:], kernel_h, kernel_w, top, left, plan.scale,
-                *plan.interior[:2]), work=result.size)
+                Scratch(grad_view.shape[2] * grad_view.shape[3], dtype, shared=True),
+                *plan.windows[1:], kernel_h, kernel_w, top, left, plan.scale),
+                work=result.size)
     if kernel is None:
         # a row of divided gradients per thread, with room for the zeros around them
         kernel = Call(_avg_pool, "backward", (dtype,), (

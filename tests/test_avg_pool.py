@@ -131,6 +131,31 @@ def test_known_values_with_padding_divisors():
         [[1 / 2, 5 / 2], [11 / 2, 28 / 2]])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kwargs", [
+    dict(kernel_size=2), dict(kernel_size=2, stride=1), dict(kernel_size=4, stride=3),
+    dict(kernel_size=3, stride=1, padding=1, count_include_pad=False),  # 9, 6, 4
+    dict(kernel_size=2, stride=1, divisor_override=8), dict(kernel_size=2, divisor_override=3),
+    dict(kernel_size=3, stride=2, padding=1, count_include_pad=False)])
+def test_quotients_are_the_divisions_bits_down_to_subnormals(dtype, kwargs):
+    """Kernels multiply by a power of two's exact inverse where they would divide by it: the
+    same rounding, which only subnormal quotients test (sums of small multiples of the least
+    subnormal are exact in any order, and their quotients round)."""
+    tiny = np.finfo(dtype).smallest_subnormal
+    rng = np.random.default_rng(7)
+    counts = rng.integers(-40, 41, (2, 3, 13, 12))
+    x = (counts * tiny).astype(dtype)
+    y = fastpool.avg_pool2d(x, **kwargs)
+    expected = reference.avg_pool2d(x, **kwargs)
+    assert (expected / tiny != reference.avg_pool2d(counts.astype(float), **kwargs)).any()
+    np.testing.assert_array_equal(y, expected)
+    g = (rng.integers(-40, 41, y.shape) * tiny).astype(dtype)
+    for threads in (1, 2):
+        np.testing.assert_array_equal(
+            fastpool.avg_pool2d_backward(g, x.shape, **kwargs, num_threads=threads),
+            reference.avg_pool2d_backward(g, x.shape, **kwargs))
+
+
 def test_ceil_mode_window_clipped_at_the_edge():
     """ceil_mode adds a last window hanging over the input's end; with padding 0 its divisor
     counts only the in-bounds part (torch clips it to input + padding)."""
