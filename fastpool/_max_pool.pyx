@@ -544,9 +544,7 @@ cdef void forward_rows_band(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] o
     cdef const pooled* source
     cdef pooled* best
     cdef pooled* values
-    cdef const pooled* r0
-    cdef const pooled* r1
-    cdef const pooled* r2
+    cdef const pooled* queued[4]
     cdef int* taps
     cdef int* winner
     for row in range(band.first, band.end):
@@ -558,7 +556,6 @@ cdef void forward_rows_band(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] o
             for ow in range(out_w):  # row 0's first tap, for an all-lowest window
                 best[ow] = lowest
                 winner[ow] = first_taps[ow]
-        r0 = r1 = r2 = best
         # rows queued; whether one holds NaN; whether no pass has run yet
         pending, unordered, fresh = 0, False, True
         for j in range(rows):
@@ -588,24 +585,17 @@ cdef void forward_rows_band(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] o
             unordered = unordered | (row_keys[t, slot] & 1)
             if store_indices:
                 take_coded(best, winner, values, taps, out_w, <int>(j << 16))
-            elif pending == 3:  # four rows per pass
-                fold_pass(best, r0, r1, r2, values, 4,
-                          MAX if unordered else MAX_OF_NUMBERS, 0, out_w, 1, fresh,
-                          lowest)
-                pending, fresh, unordered = 0, False, False
             else:
-                if pending == 0:
-                    r0 = values
-                elif pending == 1:
-                    r1 = values
-                else:
-                    r2 = values
+                queued[pending] = values
                 pending = pending + 1
+                if pending == 4:  # four rows per pass
+                    fold_pass(best, queued, 4, MAX if unordered else MAX_OF_NUMBERS, 0, out_w,
+                              1, fresh, lowest)
+                    pending, fresh, unordered = 0, False, False
         if not store_indices:
             if pending:
-                fold_pass(best, r0, r1, r2, r2, <int>pending,
-                          MAX if unordered else MAX_OF_NUMBERS, 0, out_w, 1, fresh,
-                          lowest)
+                fold_pass(best, queued, <int>pending, MAX if unordered else MAX_OF_NUMBERS, 0,
+                          out_w, 1, fresh, lowest)
             elif fresh:  # a window without rows
                 for ow in range(out_w):
                     best[ow] = lowest
