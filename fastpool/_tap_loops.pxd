@@ -1,9 +1,10 @@
 # The vectorised inner loops that max and average pooling share: a "pass" folds up to four
-# taps (sums at stride 1: eight) into a row of running results, ``result[o] = fold(result[o], tap[o * stride])`` for
-# each tap in turn, over outputs o in [low, high). Folding several taps per pass keeps the
-# running values in registers; each output still meets its taps in the order given, so sums
-# and tie/NaN rules come out exactly as tap-by-tap loops would give them. A "fresh" pass
-# starts each output from ``start`` (0, or max's lowest value) instead of reading it.
+# taps (sums at stride 1: eight) into a row of running results,
+# ``result[o] = fold(result[o], tap[o * stride])`` for each tap in turn, over outputs o in
+# [low, high). Folding several taps per pass keeps the running values in registers; each
+# output still meets its taps in the order given, so sums and tie/NaN rules come out exactly
+# as tap-by-tap loops would give them. A "fresh" pass starts each output from ``start`` (0,
+# or max's lowest value) instead of reading it.
 #
 # The fold is one of ``Fold``: SUM; MAX, PyTorch's max (a tap wins if greater or NaN); or
 # MAX_OF_NUMBERS, the same max over taps known to hold no NaN (where the caller has copied
