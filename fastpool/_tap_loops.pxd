@@ -10,6 +10,18 @@
 # MAX_OF_NUMBERS, the same max over taps known to hold no NaN (where the caller has copied
 # them and looked), which skips noting NaN taps (measured: a fifth of the ResNet stem's and
 # SPPF's time). A NaN already in ``result`` stays under either max: no number is greater.
+#
+# Size: the max module inlines fold_fused at its every use, for eight element types, and
+# sits at GCC's inlining limits (inline-unit-growth, large-function-growth). Making
+# fold_fused larger, or inlining it at more places, tips passes out of line there, and they
+# then run 3-30x slower (ResNet stem 6.8 -> 130 ms). Measured: eight-tap max passes (for
+# every type, for floats alone, or in a module built for floats alone); a ninth tap slot
+# for sums alone (even guarded by fold == SUM); max forward's row folds taking
+# MAX_OF_NUMBERS after a NaN check instead of MAX (a 2x2/2 max on (8, 16, 32, 32) 25 -> 51
+# us). Raising inline-unit-growth to 150 does not undo it; raising it, max-inline-insns-single
+# and large-function-growth to 1000 and large-function-insns to 100000 does, but the AVX2
+# max module then takes 161 s to compile instead of 72. So a change here is timed on the
+# max cases too (README, Speed).
 
 from fastpool._kernel_common cimport pooled
 
