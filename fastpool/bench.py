@@ -15,7 +15,8 @@ timed in turns, each timed call right after an untimed one of its own (a repeate
 conditions: its own data in the caches, its own threads awake).
 
 ``--indices`` instead compares the ways of keeping what max-pool backward needs (int64, int32
-or compact uint8 indices): time and peak memory. ``--plot FILE.png`` draws the % of roof of
+or compact uint8 indices): time and peak memory. ``--memory`` reports, for each case, the peak
+memory a call allocates beyond its outputs. ``--plot FILE.png`` draws the % of roof of
 each implementation (needs matplotlib: ``pip install fastpool[plot]``).
 """
 
@@ -28,7 +29,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import _bandwidth, _build_info, functional, reference
+from . import _bandwidth, _build_info, _prepared, functional, reference
 from ._output_cache import release_memory
 
 
@@ -43,6 +44,11 @@ class Case(NamedTuple):
     @property
     def backward(self):
         return self.function.endswith("_backward")
+
+    @property
+    def title(self):
+        """The label as the tables print it: float64 cases marked."""
+        return self.label + ("" if self.dtype == np.float32 else " f64")
 
     @property
     def forward_name(self):
@@ -231,8 +237,7 @@ def _print_table(rows, file=None):
           f"{'PyTorch':>8} {'oneDNN':>7}", file=file)
     for row in rows:
         c = row.case
-        dtype = "" if c.dtype == np.float32 else " f64"
-        print(f"{c.label + dtype:<42} {str(c.shape).replace(' ', ''):<19} "
+        print(f"{c.title:<42} {str(c.shape).replace(' ', ''):<19} "
               f"{row.seconds * 1e3:>7.2f}ms {row.reused * 1e3:>6.2f}ms "
               f"{100 * row.roof / row.reused:>6.0f}% "
               f"{_ratio(row.reference, row.seconds):>7} {_ratio(row.torch, row.seconds):>8} "
@@ -356,10 +361,38 @@ def _index_tradeoff(shape=(32, 64, 112, 112), kwargs=None, repeats=10):
               f"{backward_peak / 2**20:>12.1f}")
 
 
+def _memory(cases):
+    """Print, and return as (case, output bytes, extra bytes into a new array, extra bytes
+    into ``out=``) rows, the peak memory allocated during one call of each case beyond the
+    outputs it returns (``_peak_bytes``), through the full path (no prepared call kept: the
+    call validates, makes its outputs and prepares its kernel call; a repeat, through the
+    prepared call, allocates no more), its plan made by an untraced call before."""
+    rng = np.random.default_rng(0)
+    print("peak memory allocated during a call beyond its outputs (tracemalloc: arrays and "
+          "Python objects; the full path; the output cache emptied first)")
+    print(f"{'case':<42} {'outputs MB':>10} {'extra KB':>9} {'out= extra KB':>14}")
+    rows = []
+    for case in cases:
+        x, g, indices = _inputs(case, rng)
+        call = _call(functional, case, x, g, indices)
+        call()
+        _prepared.forget()
+        outputs, peak = _peak_bytes(call)
+        outputs = outputs if isinstance(outputs, tuple) else (outputs,)
+        out_bytes = sum(o.nbytes for o in outputs)
+        _prepared.forget()
+        _, reused_peak = _peak_bytes(_call(functional, case, x, g, indices,
+                                           np.empty_like(outputs[0])))
+        rows.append((case, out_bytes, peak - out_bytes, reused_peak))
+        print(f"{case.title:<42} {out_bytes / 2**20:>10.1f} {(peak - out_bytes) / 1024:>9.1f} "
+              f"{reused_peak / 1024:>14.1f}")
+    return rows
+
+
 def _peak_bytes(call):
-    """(result, peak bytes NumPy allocated during ``call``), by tracemalloc. The idle buffers
-    of fastpool's output cache are freed first, so that the outputs are allocated, and
-    counted, afresh."""
+    """(result, peak bytes allocated during ``call``), by tracemalloc (NumPy's arrays and
+    Python's objects). The idle buffers of fastpool's output cache are freed first, so that
+    the outputs are allocated, and counted, afresh."""
     release_memory()
     tracemalloc.start()
     try:
@@ -376,7 +409,7 @@ def main(argv=None):
     ----------
     argv : list of str, optional
         Command-line arguments (``--quick``, ``--no-reference``, ``--threads N``,
-        ``--plot FILE.png``, ``--indices``); defaults to ``sys.argv[1:]``.
+        ``--plot FILE.png``, ``--indices``, ``--memory``); defaults to ``sys.argv[1:]``.
 
     Examples
     --------
@@ -395,9 +428,14 @@ def main(argv=None):
     parser.add_argument("--plot", metavar="FILE.png", help="draw the %% of roof comparison")
     parser.add_argument("--indices", action="store_true",
                         help="compare int64, int32 and compact max-pool indices")
+    parser.add_argument("--memory", action="store_true",
+                        help="the peak memory each case allocates beyond its outputs")
     options = parser.parse_args(argv)
     if options.indices:
         _index_tradeoff()
+        return
+    if options.memory:
+        _memory(QUICK_CASES if options.quick else CASES)
         return
     cases, repeats = (QUICK_CASES, 5) if options.quick else (CASES, 10)
     threads = options.threads or _build_info.max_threads()

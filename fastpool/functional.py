@@ -112,10 +112,11 @@ def _avg_forward(x, nd, make_plan, out, num_threads, kept_as=None):
     call = _Pooling("x", x, nd)
     plan = make_plan(call.spatial, call.channels)
     result = call.output(out, call.batch + plan.out_spatial)
-    if plan.is_global:  # (one partial sum per chunk of each plane)
+    if plan.is_global:
         planes = call.global_planes()
+        chunks = args.chunk_count(planes.shape[1])  # (planes of one chunk need no partial sums)
         kernel = Call(_global_pool, "mean", (result.dtype,), (
-            Scratch(len(planes) * args.chunk_count(planes.shape[1]), result.dtype, shared=True),
+            Scratch(len(planes) * chunks if chunks > 1 else 0, result.dtype, shared=True),
             args.GLOBAL_CHUNK, plan.divisor()), work=call.x.size)
         _launch(_plain(kept_as, call, x), kernel, [(call.x, planes),
                                                    (result, result.reshape(-1))], num_threads)

@@ -1,5 +1,8 @@
 """The benchmark users run (``python -m fastpool.bench``): it runs, and reports what it says."""
 
+import math
+
+import numpy as np
 import pytest
 
 from fastpool import bench
@@ -53,3 +56,17 @@ def test_per_call_times_are_reported_for_each_call(capsys):
                          "fastpool max_pool2d_backward"]
     assert len(lines) in (5, 10)  # (PyTorch's five where it is installed)
     assert all(float(line.split(": ")[1].removesuffix(" us")) > 0 for line in lines)
+
+
+def test_memory_report_finds_no_temporary_the_size_of_an_array(capsys):
+    cases = [c._replace(shape=(min(c.shape[0], 2),) + c.shape[1:]) for c in bench.CASES]
+    rows = bench._memory(cases)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].split() == ["case", "outputs", "MB", "extra", "KB", "out=", "extra", "KB"]
+    assert len(rows) == len(lines) - 2 == len(cases)
+    for (case, out_bytes, extra, reused_extra), line in zip(rows, lines[2:]):
+        assert line.startswith(case.title) and out_bytes > 0
+        # scratch rows and tables only: a copy of the input (forward) or of the input-shaped
+        # gradient (backward) would take eight times this
+        bound = math.prod(case.shape) * np.dtype(case.dtype).itemsize // 8
+        assert 0 <= extra < bound and 0 <= reused_extra < bound, case.label
