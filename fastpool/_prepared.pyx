@@ -34,6 +34,7 @@ cdef object _empty = np.empty
 cdef object _output = _output_cache.empty
 cdef Py_ssize_t _SERIAL_WORK_LIMIT = args.SERIAL_WORK_LIMIT
 cdef Py_ssize_t _KEPT_ROW = 4096  # (elements: the scratch a kept call may hold per thread)
+KEPT_CALLS = 512  # the most calls kept: one more drops them all, and keeping starts afresh
 
 
 cdef class Scratch:
@@ -160,7 +161,7 @@ cdef class Call:
         # ~0.1 us, the pooling less)
         self.tiny = (len(given) == 1 and valid is None and not self.scratch_at
                      and self.work < _SERIAL_WORK_LIMIT)
-        if len(_KEPT) >= 512:
+        if len(_KEPT) >= KEPT_CALLS:
             _KEPT.clear()
         _KEPT[key] = self
 

@@ -158,6 +158,14 @@ def test_runs_of_alike_rows_give_the_row_by_row_bits(name, shape, kwargs, thread
     np.testing.assert_array_equal(runs, getattr(reference, name)(x, **kwargs))
 
 
+@pytest.fixture
+def none_kept():
+    """No call kept at the start: a test that counts lean calls must not meet the moment the
+    kept calls reach ``_prepared.KEPT_CALLS`` and are all dropped (then one repeat, the first
+    after it, takes the full path; how many earlier tests kept decides when)."""
+    _prepared.forget()
+
+
 PREPARED_CALLS = [  # forward calls that a repeat serves from a prepared kernel call
     ("avg_pool2d", dict(kernel_size=2)),
     ("avg_pool2d", dict(kernel_size=3, stride=1, padding=1)),
@@ -170,6 +178,7 @@ PREPARED_CALLS = [  # forward calls that a repeat serves from a prepared kernel 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int16])
 @pytest.mark.parametrize("name, kwargs", PREPARED_CALLS)
+@pytest.mark.usefixtures("none_kept")
 def test_repeated_calls_take_the_lean_path_and_give_the_same_results(name, kwargs, dtype):
     if dtype == np.int16 and name.startswith("avg"):
         pytest.skip("average pooling takes floats")
@@ -209,6 +218,7 @@ def test_repeated_calls_take_the_lean_path_and_give_the_same_results(name, kwarg
 
 
 @pytest.mark.parametrize("name, kwargs", PREPARED_CALLS)
+@pytest.mark.usefixtures("none_kept")
 def test_repeated_calls_into_out_take_the_lean_path_and_check_out(name, kwargs):
     nd = int(name[-2])
     x = np.random.default_rng(7).standard_normal((2, 3) + (6, 7, 9)[3 - nd:])
@@ -259,6 +269,7 @@ KEPT_GRADIENTS = [  # backward calls (and forward with indices) that repeats ser
 
 
 @pytest.mark.parametrize("name, kwargs", KEPT_GRADIENTS)
+@pytest.mark.usefixtures("none_kept")
 def test_repeated_backward_and_index_calls_take_the_lean_path_and_give_the_same_results(
         name, kwargs, monkeypatch):
     nd = int(name[-2])
@@ -310,6 +321,7 @@ def test_repeated_backward_and_index_calls_take_the_lean_path_and_give_the_same_
     ("adaptive_avg_pool2d", 1), ("adaptive_avg_pool2d", (3, None)),
     ("adaptive_avg_pool1d", 4), ("adaptive_max_pool2d", (3, 4)), ("adaptive_max_pool2d", 1),
 ])
+@pytest.mark.usefixtures("none_kept")
 def test_repeated_adaptive_calls_take_the_lean_path_and_give_the_same_results(
         name, output_size, monkeypatch):
     nd = int(name[-2])
@@ -360,6 +372,15 @@ DISJOINT = [  # windows that share no input: backward writes each input once
     ("avg_pool3d", dict(kernel_size=2, padding=(0, 1, 1))),
     ("adaptive_avg_pool2d", dict(output_size=(3, 4))),
 ]
+
+
+def test_kept_calls_are_bounded(none_kept):
+    for width in range(2, _prepared.KEPT_CALLS + 3):  # a signature per width
+        row = np.arange(width, dtype=np.float32).reshape(1, 1, width)
+        np.testing.assert_array_equal(fastpool.max_pool1d(row, 2, stride=1), row[..., 1:])
+        assert 1 <= len(_prepared._KEPT) <= _prepared.KEPT_CALLS
+    assert len(_prepared._KEPT) == 1  # (the last call found them all kept, dropped them)
+    np.testing.assert_array_equal(fastpool.max_pool1d(row, 2, stride=1), row[..., 1:])
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
