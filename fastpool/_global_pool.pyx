@@ -24,18 +24,29 @@ from fastpool._kernel_common cimport pooled, real
 
 cdef enum:
     LANES = 8
+    PLANE_BLOCK = 64  # planes a task of ``mean`` sums, then divides in one pass
 
 
 cdef inline real chunk_sum(const real* values, Py_ssize_t count) noexcept nogil:
     cdef real lanes[LANES]
-    cdef Py_ssize_t block, i, j, whole = count - count % LANES
+    cdef real value
+    cdef Py_ssize_t block, i, j, whole = count - count % LANES, skip = LANES - count % LANES
     for j in range(LANES):
         lanes[j] = 0
     for block in range(count // LANES):
         for j in range(LANES):
             lanes[j] = lanes[j] + values[block * LANES + j]
-    for i in range(whole, count):
-        lanes[i - whole] = lanes[i - whole] + values[i]
+    if count < LANES:
+        for i in range(count):
+            lanes[i] = lanes[i] + values[i]
+    elif whole < count:
+        # The last count % LANES values go to the last lanes, as the last LANES values loaded
+        # whole, those summed already taken as -0.0, which adds nothing (to -0.0 either). (A
+        # row of lanes stays in registers: tail values added lane by lane took the lanes
+        # through memory, a third of a 7x7 plane's time.)
+        for j in range(LANES):
+            value = values[count - LANES + j]
+            lanes[j] = lanes[j] + (value if j >= skip else -0.0)
     return (((lanes[0] + lanes[1]) + (lanes[2] + lanes[3]))
             + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7])))
 
@@ -81,19 +92,31 @@ cdef inline void chunk_max(const pooled* values, Py_ssize_t count, Py_ssize_t of
             best[0], best_index[0] = lane_best[j], lane_index[j]
 
 
+cdef inline void mean_block(const real[:, ::1] x, real[::1] out, Py_ssize_t first,
+                            Py_ssize_t divisor) noexcept nogil:
+    """The means of planes [first, first + PLANE_BLOCK) (those there are), one plane each."""
+    cdef Py_ssize_t plane, end = min(first + PLANE_BLOCK, x.shape[0])
+    # (the sums first, then their quotients in one vectorised pass: a division after each
+    # plane's sum held the next plane up; 7x7 planes, one thread, 7.1 -> 6.7 ns a plane)
+    for plane in range(first, end):
+        out[plane] = chunk_sum(&x[plane, 0], x.shape[1])
+    for plane in range(first, end):
+        out[plane] = out[plane] / <real>divisor
+
+
 def mean(const real[:, ::1] x, real[::1] out, real[::1] partial, Py_ssize_t chunk,
          Py_ssize_t divisor, int num_threads):
     cdef Py_ssize_t size = x.shape[1], chunks = (size + chunk - 1) // chunk
-    cdef Py_ssize_t task, plane, start, c
+    cdef Py_ssize_t task, plane, start, c, blocks = (x.shape[0] + PLANE_BLOCK - 1) // PLANE_BLOCK
     cdef real total
     with nogil:
         if chunks == 1:  # small planes: one pass, no partial sums
             if num_threads == 1:  # (an OpenMP region costs more than a tiny array's mean)
-                for plane in range(x.shape[0]):
-                    out[plane] = chunk_sum(&x[plane, 0], size) / <real>divisor
+                for task in range(blocks):
+                    mean_block(x, out, task * PLANE_BLOCK, divisor)
             else:
-                for plane in prange(x.shape[0], num_threads=num_threads, schedule="static"):
-                    out[plane] = chunk_sum(&x[plane, 0], size) / <real>divisor
+                for task in prange(blocks, num_threads=num_threads, schedule="static"):
+                    mean_block(x, out, task * PLANE_BLOCK, divisor)
         else:
             for task in prange(x.shape[0] * chunks, num_threads=num_threads,
                                schedule="static"):

@@ -12,11 +12,11 @@ import math
 import numpy as np
 
 from . import _arguments as args
-from . import _global_pool, _output_cache, _prepared
+from . import _output_cache, _prepared
 from ._docstrings import (ADAPTIVE_AVG, ADAPTIVE_AVG_BACKWARD, ADAPTIVE_MAX,
                           ADAPTIVE_MAX_BACKWARD, AVG, AVG_BACKWARD, MAX, MAX_BACKWARD, UNPOOL,
                           documented)
-from ._kernels import _avg_pool, _max_pool
+from ._kernels import _avg_pool, _global_pool, _max_pool
 from ._prepared import BAND, Call, Scratch
 
 # Placeholder for the row-maxima kernel's index argument when forward is asked for no indices.

@@ -422,6 +422,19 @@ def _kernel_set(setting):
         pytest.skip(str(error))
 
 
+def _kernel_variants():
+    """The baseline and the AVX2 kernel modules (skips where this build or CPU has no AVX2)."""
+    variants = [_kernel_set(setting)[1:] for setting in ("baseline", "avx2")]
+    assert not set(variants[0]) & set(variants[1])
+    return variants
+
+
+def _use_kernels(monkeypatch, modules):
+    for name, module in zip(_kernels.MODULES, modules):
+        monkeypatch.setattr(functional, name, module)
+    _prepared.forget()  # (prepared calls hold a module's kernels)
+
+
 @pytest.mark.parametrize("nd", [1, 2, 3])
 @pytest.mark.parametrize("kind", ["avg", "max"])
 def test_the_avx2_kernels_give_the_baseline_kernels_bits(kind, nd, monkeypatch):
@@ -429,8 +442,7 @@ def test_the_avx2_kernels_give_the_baseline_kernels_bits(kind, nd, monkeypatch):
     on inputs widened so that the vectorised loops and their remainders both run, in C order
     and channels-last, with ties and signed zeros, and NaN payloads where max selects (which
     NaN a sum of two carries depends on the compiler's operand order, in either build)."""
-    variants = [_kernel_set(setting)[1:] for setting in ("baseline", "avx2")]
-    assert variants[0][1] is not variants[1][1]
+    variants = _kernel_variants()
     forward = getattr(fastpool, f"{kind}_pool{nd}d")
     backward = getattr(fastpool, f"{kind}_pool{nd}d_backward")
     for number, case in enumerate(pool_cases(nd, kind, samples=60)):
@@ -444,10 +456,8 @@ def test_the_avx2_kernels_give_the_baseline_kernels_bits(kind, nd, monkeypatch):
                             -1, 1)
         g = None
         results = []
-        for avg, maximum in variants:
-            monkeypatch.setattr(functional, "_avg_pool", avg)
-            monkeypatch.setattr(functional, "_max_pool", maximum)
-            _prepared.forget()  # (prepared calls hold a module's kernels)
+        for modules in variants:
+            _use_kernels(monkeypatch, modules)
             if kind == "max":
                 y, indices = forward(x, **case.kwargs, return_indices=True)
                 outputs = [forward(x, **case.kwargs), y, indices]
@@ -461,6 +471,27 @@ def test_the_avx2_kernels_give_the_baseline_kernels_bits(kind, nd, monkeypatch):
             results.append([np.ascontiguousarray(a).view(np.uint8) for a in outputs])
         for baseline, avx2 in zip(*results):
             np.testing.assert_array_equal(avx2, baseline, err_msg=case.describe(forward.__name__))
+    _prepared.forget()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_avx2_global_kernels_give_the_baseline_kernels_bits(dtype, monkeypatch):
+    """Global means, maxima with indices and their gradients, on planes of every size up to
+    three lanes' worth and past (the last lanes' remainder), and large enough for chunks."""
+    results = []
+    for modules in _kernel_variants():
+        _use_kernels(monkeypatch, modules)
+        outputs = []
+        for size in list(range(1, 27)) + [49, 67, 1000, 40000]:
+            x, _ = _data((3, 5, size), dtype)
+            y, indices = fastpool.adaptive_max_pool1d(x, 1, return_indices=True)
+            x = np.nan_to_num(x, nan=0.25)
+            mean = fastpool.adaptive_avg_pool1d(x, 1)
+            np.testing.assert_allclose(mean[..., 0], x.mean(axis=-1), rtol=1e-6, atol=1e-6)
+            outputs += [y, indices, mean, fastpool.adaptive_avg_pool1d_backward(mean, x.shape)]
+        results.append([np.ascontiguousarray(a).view(np.uint8) for a in outputs])
+    for baseline, avx2 in zip(*results):
+        np.testing.assert_array_equal(avx2, baseline)
     _prepared.forget()
 
 
@@ -479,8 +510,9 @@ def test_the_simd_setting_chooses_the_kernels():
         else "baseline"
     assert _kernels.SIMD == chosen
     assert fastpool.show_config(file=io.StringIO())["simd"] == chosen
-    assert functional._max_pool.__name__ == ("fastpool._avx2._max_pool" if chosen == "avx2"
-                                             else "fastpool._max_pool")
+    package = "fastpool._avx2" if chosen == "avx2" else "fastpool"
+    assert [getattr(functional, name).__name__ for name in _kernels.MODULES] == [
+        f"{package}.{name}" for name in _kernels.MODULES]
     assert _kernel_set("baseline")[2].__name__ == "fastpool._max_pool"
     with pytest.raises(ValueError, match="FASTPOOL_SIMD='sse9'"):
         _kernels.load("sse9")
