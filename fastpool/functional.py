@@ -187,17 +187,6 @@ def _max_forward(x, nd, make_plan, return_indices, out, num_threads, kept_as=Non
     result = call.output(out, call.batch + plan.out_spatial)
     indices = None if index_dtype is None else \
         args.output_array(None, result.shape, index_dtype, nd, call.channels_last)
-    if plan.is_global and math.prod(call.spatial) >= args.GLOBAL_MAX_MIN_SIZE:
-        planes = call.global_planes()
-        chunks = len(planes) * args.chunk_count(planes.shape[1])
-        flat = indices.reshape(-1) if index_dtype == np.int64 else np.empty(len(planes), np.int64)
-        _global_pool.maximum(planes, result.reshape(-1), flat, np.empty(chunks, result.dtype),
-                             np.empty(chunks, np.int64), args.GLOBAL_CHUNK,
-                             args.thread_count(num_threads, call.x.size))
-        if index_dtype == args.COMPACT_INDEX_DTYPE:
-            indices.reshape(-1)[:] = flat  # in a whole-plane window, rank = flat position
-        result = call.finish(result)
-        return result if indices is None else (result, indices)
     view = call.view(result)
     dtype, lowest = view.dtype, args.lowest(view.dtype)
     dtypes = (dtype, np.dtype(np.int64) if indices is None else indices.dtype)
@@ -205,7 +194,16 @@ def _max_forward(x, nd, make_plan, return_indices, out, num_threads, kept_as=Non
     if indices is not None:
         pairs.append((indices, call.view(indices)))
     width = view.shape[3]
-    if plan.down_across is not None and indices is None:
+    recording = (None, False) if indices is None else (True,)  # (indices, whether to write them)
+    if plan.is_global:  # (in a whole-plane window, a compact rank is the flat position)
+        planes = call.global_planes()
+        chunks = args.chunk_count(planes.shape[1])  # (planes of one chunk need no partials)
+        partials = len(planes) * chunks if chunks > 1 else 0
+        kernel = Call(_global_pool, "maximum", dtypes, (
+            *recording, Scratch(partials, dtype, shared=True),
+            Scratch(partials, np.int64, shared=True), args.GLOBAL_CHUNK), work=call.x.size)
+        pairs = [(call.x, planes)] + [(a, a.reshape(-1)) for a, _ in pairs[1:]]
+    elif plan.down_across is not None and indices is None:
         kernel_w, stride_w, left, padded = plan.down_across
         kernel = Call(_max_pool, "forward_down_across", (dtype,), (
             Scratch(padded, dtype), *plan.windows[1:], *plan.dilation[1:], kernel_w, stride_w,
@@ -229,7 +227,7 @@ def _max_forward(x, nd, make_plan, return_indices, out, num_threads, kept_as=Non
             *plan.dilation, *plan.interior[2:4], lowest, BAND), _bands(view), view.size)
     else:
         kernel = Call(_max_pool, "forward", dtypes, (
-            *((None, False) if indices is None else (True,)), *plan.windows, *plan.dilation,
+            *recording, *plan.windows, *plan.dilation,
             plan.channels, *plan.interior, lowest, BAND),
             _bands(view), view.size)
     _launch(_plain(kept_as, call, x), kernel, pairs, num_threads)

@@ -140,6 +140,46 @@ def test_global_max_rules_across_lanes_and_chunks():
                                                          [0, 199 * 200 + 199, 0]])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int8, np.uint8, np.int64])
+def test_global_max_takes_the_first_maximum_or_the_last_nan_on_every_plane_size(dtype):
+    """Planes shorter than the kernel's eight lanes, with a remainder, and of several chunks;
+    ties, signed zeros (the first zero's sign), NaN with distinct payloads (the last one's),
+    a NaN before larger numbers, -inf or the type's least value everywhere."""
+    rng = np.random.default_rng(3)
+    floats = np.dtype(dtype).kind == "f"
+    for size in list(range(1, 27)) + [49, 67, 1000, 40000]:
+        choices = [-0.0, 0.0, 1.5, -2.0, 3.0] if floats else [0, 1, 3, 7]
+        x = rng.choice(np.array(choices, dtype), (4, 6, size))
+        x[0, 1] = -np.inf if floats else np.iinfo(dtype).min
+        if floats:
+            bits = np.uint32 if dtype == np.float32 else np.uint64
+            nan = np.array(np.nan, dtype).view(bits)
+            for p, plane in enumerate(x.reshape(-1, size)[2:]):  # NaN in most planes
+                at = rng.choice(size, min(size, 1 + p % 3), replace=False)
+                plane[at] = (np.arange(1, len(at) + 1, dtype=bits) | nan).view(dtype)
+            x[0, 0, 0] = np.nan  # and then greater numbers
+            x[0, 0, 1:] = 5.0
+        want, want_indices = reference.adaptive_max_pool1d(x, 1, return_indices=True)
+        for threads in (1, 2):
+            y, indices = fastpool.adaptive_max_pool1d(x, 1, return_indices=True,
+                                                      num_threads=threads)
+            np.testing.assert_array_equal(y.view(np.uint8), want.view(np.uint8), err_msg=size)
+            np.testing.assert_array_equal(indices, want_indices, err_msg=size)
+            np.testing.assert_array_equal(fastpool.adaptive_max_pool1d(x, 1).view(np.uint8),
+                                          want.view(np.uint8))
+        if size <= 256:
+            _, compact = fastpool.adaptive_max_pool1d(x, 1, return_indices="compact")
+            np.testing.assert_array_equal(compact, want_indices)
+        # one maximum per plane, at each position that starts or ends a lane or a block the
+        # kernel's search compares at once (8, 64) or a chunk (16384)
+        at = np.unique(np.clip([0, 1, 7, 8, 9, 63, 64, 65, 127, 128, 16383, 16384, size - 1],
+                               0, size - 1))
+        x = np.stack([rng.permutation(size) for _ in at]).astype(dtype) % 100
+        x[np.arange(len(at)), at] = 100
+        _, indices = fastpool.adaptive_max_pool1d(x[None], 1, return_indices=True)
+        np.testing.assert_array_equal(indices.reshape(-1), at)
+
+
 @pytest.mark.parametrize("shape", [(1, 3, 333, 517), (64, 8, 40, 40)])
 def test_global_pooling_bit_identical_across_thread_counts(shape):
     x = random_array(shape, np.float32, seed=6)
