@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import fastpool
-from fastpool import reference
+from fastpool import _arguments as args, reference
 from cases import adaptive_cases, numeric_gradient, random_array
 
 CASES = {nd: adaptive_cases(nd) for nd in (1, 2, 3)}
@@ -61,6 +61,39 @@ def test_adaptive_max_matches_reference(nd, return_indices):
         g = random_array(y.shape, np.float32, seed=i + 1)
         np.testing.assert_array_equal(backward(g, indices, case.shape),
                                       ref_backward(g, indices, case.shape), err_msg=message)
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("spatial, output_size", [
+    ((14, 14), 7), ((13, 13), 6), ((9, 100), (4, 7)), ((7, 50), (3, 7)), ((5, 23), (2, 5)),
+    ((6, 64), (6, 6)), ((3, 31), (2, 4)), ((4, 12), (4, 11)), ((4, 9), (4, 7)),
+])
+def test_adaptive_windows_in_regular_runs(spatial, output_size, channels_last):
+    """Output widths whose windows all share a size and a stride, or only a run of them do
+    (100 -> 7: sizes 15, 15, 15, 16, 15, 15, 15; at stride 1 a run counts only if it holds them
+    all: 9 -> 7), which the kernels fold as fixed windows and the others one by one; forward
+    and backward against the reference, in C order and channels-last."""
+    out = args.adaptive_output_size(output_size, spatial)
+    low, high, stride = args.adaptive_plan(spatial, out).interior[:3]
+    expected_run = {100: (0, 3, 14), 14: (0, 7, 2), 12: (0, 11, 1), 9: (0, 0, 1)}.get(spatial[1])
+    assert expected_run is None or (low, high, stride) == expected_run
+    x = np.round(random_array((2, 3) + spatial, np.float32, seed=8), 1)  # (ties)
+    if channels_last:
+        x = np.moveaxis(np.ascontiguousarray(np.moveaxis(x, 1, -1)), -1, 1)
+    y, indices = fastpool.adaptive_max_pool2d(x, output_size, return_indices=True)
+    want_y, want_indices = reference.adaptive_max_pool2d(x, output_size, return_indices=True)
+    np.testing.assert_array_equal(y, want_y)
+    np.testing.assert_array_equal(indices, want_indices)
+    g = random_array(y.shape, np.float32, seed=9)
+    np.testing.assert_allclose(
+        fastpool.adaptive_max_pool2d_backward(g, indices, x.shape),
+        reference.adaptive_max_pool2d_backward(g, want_indices, x.shape), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(fastpool.adaptive_avg_pool2d(x, output_size),
+                               reference.adaptive_avg_pool2d(x, output_size),
+                               **TOLERANCE[np.float32])
+    np.testing.assert_allclose(fastpool.adaptive_avg_pool2d_backward(g, x.shape),
+                               reference.adaptive_avg_pool2d_backward(g, x.shape),
+                               **TOLERANCE[np.float32])
 
 
 def test_adaptive_avg_gradient_by_finite_differences():
