@@ -39,6 +39,10 @@ SERIAL_WORK_LIMIT = 1 << 15
 # 20x20 SPPF) per-row loops cost more than the work. So does max pooling without indices
 # whose windows overlap down the columns at stride H 1 (a stride W above 1 allowed).
 PLANE_PASS_LIMIT = 1 << 16
+# Max pooling's backward where no input lies in two windows takes a plane at a time up to
+# this many elements a plane (``backward_owned``), as each row's work costs more than the
+# row on small planes.
+OWNED_PLANE_LIMIT = 1 << 12
 
 # Global pooling reduces planes in chunks of this many elements (a fixed size, so the result
 # does not depend on the thread count).
@@ -334,6 +338,10 @@ class PoolPlan(NamedTuple):
     # C order, no input in two windows' spans along any dimension, no empty window: backward
     # can write each input once (the kernels' ``backward_disjoint``).
     disjoint: bool = False
+    # For disjoint plans on planes of up to OWNED_PLANE_LIMIT elements: per plane position,
+    # the output whose window holds it as a tap, or -1 ((D * H * W,) int32, for the max
+    # backward's ``backward_owned``); else None.
+    owners: object = None
 
     def largest_window(self):
         """The most in-bounds taps any window has."""
@@ -394,12 +402,35 @@ def _plan(out_spatial, tables, dilation, channels, scale=1, interior=(0, 0, 1, 0
     disjoint = channels == 1 and all(
         (coverage[1] - coverage[0]).max(initial=0) <= 1 and window[1].min(initial=1) > 0
         for window, coverage in tables)
+    owners = None
+    if disjoint and math.prod(c.shape[1] for _, c in tables) <= OWNED_PLANE_LIMIT:
+        owners = _tap_owners(tables, dilation)
     unit = 3 - len(out_spatial)
     return PoolPlan(tuple(out_spatial), (_frozen(0, 1, 1),) * unit + tuple(w for w, _ in tables),
                     (_frozen(0, 1),) * unit + tuple(c for _, c in tables),
                     (1,) * unit + tuple(dilation), channels, scale, interior,
                     (int(inner[0]), int(inner[-1]) + 1) if len(inner) else (0, 0), is_global,
-                    row_taps, first_taps, row_slots, plane_pass, down_across, disjoint)
+                    row_taps, first_taps, row_slots, plane_pass, down_across, disjoint, owners)
+
+
+def _tap_owners(tables, dilation):
+    """PoolPlan.owners for windows that share no input: per flat plane position, the flat
+    output index whose window holds it as a tap, or -1."""
+    nd = len(tables)
+    flat, taken = np.zeros((1,) * 2 * nd, np.intp), np.ones((1,) * 2 * nd, bool)
+    for axis, ((window, coverage), step) in enumerate(zip(tables, dilation)):
+        first, taps = window[0], window[1]
+        j = np.arange(int(taps.max(initial=1)))
+        shape = [1] * 2 * nd
+        shape[axis], shape[nd + axis] = len(first), len(j)
+        flat = flat * coverage.shape[1] + (first[:, None] + j * step).reshape(shape)
+        taken = taken & (j < taps[:, None]).reshape(shape)
+    outputs = np.arange(math.prod(len(w[0]) for w, _ in tables)).reshape(taken.shape[:nd])
+    owners = np.full(math.prod(c.shape[1] for _, c in tables), -1, np.int32)
+    owners[np.broadcast_to(flat, taken.shape)[taken]] = np.broadcast_to(
+        outputs.reshape(outputs.shape + (1,) * nd), taken.shape)[taken]
+    owners.flags.writeable = False
+    return owners
 
 
 @functools.lru_cache(maxsize=512)

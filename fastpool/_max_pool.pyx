@@ -49,7 +49,10 @@ the same for any thread count (and the same as PyTorch's serial scatter). Overla
 windows that share a winner accumulate. Where no two windows share an input,
 ``backward_disjoint`` writes each input row once instead (the winners' gradients + 0.0,
 which is what the scatter's zero start gives, and zeros elsewhere), finding each window's
-winner by comparing keys in 32-bit vector lanes.
+winner by comparing keys in 32-bit vector lanes; on small planes with flat indices,
+``backward_owned`` zeroes a whole plane and puts each gradient at its index, a task per
+plane (each plane written by one thread), checking the index against a table of each
+position's window.
 Unpooling writes through indices, so it runs a plane per thread, in output order (a repeated
 index keeps the later value). Kernels trust validated input, release the GIL, never raise.
 """
@@ -953,6 +956,48 @@ def backward_disjoint(const real[:, :, :, ::1] grad_output,
                     grad_output, indices, grad_input, wd, wh, ww, cd, ch, dd, dh, dw, low,
                     high, stride, offset,
                     band_of(task, bands, band_rows, rows, grad_input.shape[2]))
+    return matched
+
+
+cdef inline Py_ssize_t put_plane(real* grad, const real* gradient, const flat_index* index,
+                                 const int32_t* owner, Py_ssize_t size,
+                                 Py_ssize_t outputs) noexcept nogil:
+    """One plane of ``backward_owned``. Returns how many indices named a tap of their
+    window."""
+    cdef Py_ssize_t i, o, matched = 0
+    cdef int64_t at
+    for i in range(size):
+        grad[i] = 0
+    for o in range(outputs):
+        at = index[o]
+        if 0 <= at < size and owner[at] == o:
+            grad[at] = gradient[o] + 0  # (+ 0.0, as the scatter's zero start adds)
+            matched += 1
+    return matched
+
+
+def backward_owned(const real[:, ::1] grad_output, const flat_index[:, ::1] indices,
+                   real[:, ::1] grad_input, const int32_t[::1] owner, int num_threads):
+    """Backward (C order, flat indices, planes flattened) where no input lies in two windows,
+    on small planes: each plane zeroed, then each window's gradient put at its index where
+    ``owner`` (per plane position: the output whose window holds it as a tap, or -1) says
+    the index names a tap of that window; a task per plane, with no per-row work (2x2/2,
+    two threads: (32, 512, 14, 14) 3.3 -> 0.34 ms, (32, 512, 7, 7) 1.4 -> 0.08 ms, against
+    ``backward_disjoint``'s rows). Returns how many indices named a tap of their window, as
+    backward_disjoint does."""
+    cdef Py_ssize_t plane, matched = 0
+    with nogil:
+        if num_threads == 1:  # (an OpenMP region costs more than a tiny array's gradient)
+            for plane in range(grad_input.shape[0]):
+                matched += put_plane(&grad_input[plane, 0], &grad_output[plane, 0],
+                                     &indices[plane, 0], &owner[0], grad_input.shape[1],
+                                     grad_output.shape[1])
+        else:
+            for plane in prange(grad_input.shape[0], num_threads=num_threads,
+                                schedule="static"):
+                matched += put_plane(&grad_input[plane, 0], &grad_output[plane, 0],
+                                     &indices[plane, 0], &owner[0], grad_input.shape[1],
+                                     grad_output.shape[1])
     return matched
 
 

@@ -270,7 +270,12 @@ def _max_backward(grad_output, indices, input_shape, nd, make_plan, out, num_thr
     grad_view = call.view(result)
     dtypes = (result.dtype, indices.dtype)
     # A new result is checked while it is computed: on failure nobody has seen it.
-    if plan.disjoint:
+    pairs = [(call.x, call.view(call.x)), (indices, index_view), (result, grad_view)]
+    if plan.owners is not None and indices.dtype != args.COMPACT_INDEX_DTYPE:
+        kernel = Call(_max_pool, "backward_owned", dtypes, (plan.owners,), work=work)
+        pairs = [(a, view.reshape(len(view), math.prod(view.shape[1:]))) for a, view in pairs]
+        valid = call.x.size  # (every index named a tap of its window)
+    elif plan.disjoint:
         kernel = Call(_max_pool, "backward_disjoint", dtypes, (
             *plan.windows, *plan.coverage[:2], *plan.dilation, BAND, *plan.interior[:4]),
             _bands(grad_view), work)
@@ -281,8 +286,7 @@ def _max_backward(grad_output, indices, input_shape, nd, make_plan, out, num_thr
             out is None, *plan.interior[:4], checks), _bands(grad_view), work)
         valid = 0  # (no index was invalid)
     kept_as = _plain(kept_as, call, grad_output) if out is None and indices is given else None
-    if _launch(kept_as, kernel, [(call.x, call.view(call.x)), (indices, index_view),
-                                 (result, grad_view)], num_threads, 2, valid) != valid:
+    if _launch(kept_as, kernel, pairs, num_threads, 2, valid) != valid:
         check_indices()
     return call.finish(result)
 

@@ -383,18 +383,34 @@ def test_kept_calls_are_bounded(none_kept):
     np.testing.assert_array_equal(fastpool.max_pool1d(row, 2, stride=1), row[..., 1:])
 
 
+@pytest.fixture
+def plans_afresh():
+    """Plans made anew in the test and after it (they are cached, with what the test set)."""
+    _arguments.pool_plan.cache_clear()
+    _arguments.adaptive_plan.cache_clear()
+    yield
+    _arguments.pool_plan.cache_clear()
+    _arguments.adaptive_plan.cache_clear()
+
+
+@pytest.mark.parametrize("by_planes", [True, False])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("name, kwargs", DISJOINT)
 def test_backward_of_disjoint_windows_writes_each_input_once_with_the_scatters_bits(
-        name, kwargs, dtype, monkeypatch):
+        name, kwargs, dtype, by_planes, monkeypatch, plans_afresh):
+    """``by_planes``: max pooling's flat indices go to ``backward_owned`` (a plane at a time,
+    on planes this small), else to ``backward_disjoint`` (as on larger planes)."""
     nd = int(name[-2])
     x, bits = _data((2, 3) + (10, 9, 12)[3 - nd:], dtype)
     kernels = _max_pool if "max" in name else _avg_pool
     calls = []
     _prepared.forget()  # (a kept call holds the kernel it was prepared with)
-    disjoint = kernels.backward_disjoint
-    monkeypatch.setattr(kernels, "backward_disjoint",
-                        lambda *a: calls.append(1) or disjoint(*a))
+    if not by_planes:
+        monkeypatch.setattr(_arguments, "OWNED_PLANE_LIMIT", 0)
+    for kernel in ("backward_disjoint", "backward_owned"):
+        if hasattr(kernels, kernel):
+            monkeypatch.setattr(kernels, kernel, lambda *a, run=getattr(kernels, kernel),
+                                name=kernel: calls.append(name) or run(*a))
     forward, expected = getattr(fastpool, name), getattr(reference, name + "_backward")
     backward = getattr(fastpool, name + "_backward")
     if "max" in name:
@@ -412,7 +428,9 @@ def test_backward_of_disjoint_windows_writes_each_input_once_with_the_scatters_b
         backward(g, *arguments, **kwargs, out=out)
         np.testing.assert_array_equal(out.view(bits), want)
         np.testing.assert_array_equal(backward(g, *arguments, **kwargs).view(bits), want)
-    assert len(calls) == 2 * len(runs)
+    owned = 4 if by_planes and "max" in name else 0  # (the flat indices, int64 and int32)
+    assert calls.count("backward_owned") == owned
+    assert calls.count("backward_disjoint") == 2 * len(runs) - owned
 
 
 def _kernel_set(setting):
