@@ -320,7 +320,7 @@ class PoolPlan(NamedTuple):
     # (1, or C for channels-last): block b's first taps are b * stride + offset + [0, block).
     interior: tuple = (0, 0, 1, 0, 1)
     inner: tuple = (0, 0)           # W inputs [lo, hi) covered by interior windows only
-    is_global: bool = False         # one window per plane, holding every element
+    is_global: bool = False         # one window per plane holding every element (either layout)
     # For the row-maxima max kernel (C order, fixed windows whose rows overlap, so that a row's
     # maxima serve several output rows): per W tap j, the outputs [lo, hi) it lies in bounds
     # for ((2, kernel) intp), and each output's first in-bounds tap ((out,) intp); else None.
@@ -379,6 +379,9 @@ def _plan(out_spatial, tables, dilation, channels, scale=1, interior=(0, 0, 1, 0
     each (w, c) steps through the windows of channel c only (every C-th entry).
     """
     dilation = list(dilation)
+    is_global = all(window.shape[1] == 1 and window[0, 0] == 0
+                    and window[1, 0] == coverage.shape[1] and step == 1
+                    for (window, coverage), step in zip(tables, dilation))
     if channels > 1:
         c = np.arange(channels)
         (first, taps, factor), (begin, end) = tables[-1]
@@ -396,9 +399,6 @@ def _plan(out_spatial, tables, dilation, channels, scale=1, interior=(0, 0, 1, 0
     begin, end = tables[-1][1]
     # (the vectorised backward runs on C-order arrays only)
     inner = np.flatnonzero((begin >= low) & (end <= high)) if high > low and channels == 1 else ()
-    is_global = all(window.shape[1] == 1 and window[0, 0] == 0
-                    and window[1, 0] == coverage.shape[1] and step == 1
-                    for (window, coverage), step in zip(tables, dilation))
     disjoint = channels == 1 and all(
         (coverage[1] - coverage[0]).max(initial=0) <= 1 and window[1].min(initial=1) > 0
         for window, coverage in tables)

@@ -1,7 +1,8 @@
 """Global pooling kernels: the fast path for windows that cover a whole input plane.
 
 Layout: inputs are (planes, plane_size), C-contiguous (planes = N * C); outputs one value (and
-for max one index) per plane.
+for max one index) per plane. ``mean_channels_last`` takes a channels-last input as (N,
+plane_size, C), C-contiguous, and writes (N, C).
 
 Parallelism: each plane is cut into chunks of a fixed size (chosen by the caller, independent
 of the thread count). A prange over (plane, chunk) tasks reduces each chunk into the caller's
@@ -9,7 +10,11 @@ partial arrays, then a prange over planes combines each plane's partials in chun
 large planes use every thread even when there are few of them, no two threads write the same
 element, and the bits are the same for any thread count. Planes of one chunk skip the
 partials: a task per plane. Within a chunk, LANES interleaved accumulators break the serial
-dependency of one running sum or maximum, so the compiler can vectorise.
+dependency of one running sum or maximum, so the compiler can vectorise. Channels-last means
+take the same tasks (a sample, or a sample's chunk) over whole rows of C channels, summed
+side by side (vectorised across channels) into per-thread lanes; each channel meets its
+values in the same chunks, lanes and order as a C-order plane: the two layouts give the same
+bits.
 
 Ties and NaN (PyTorch's rule, as in _max_pool: an element replaces the running maximum when
 it is greater or NaN): a chunk's winner is its last NaN, or else the first element equal to
@@ -20,11 +25,11 @@ first maximum in row-major order, or the last NaN, exactly as a serial scan. Ker
 their inputs and never raise.
 """
 
-from cython.parallel cimport prange
+from cython.parallel cimport prange, threadid
 from libc.stdint cimport int64_t, uint8_t
 
 from fastpool._kernel_common cimport pooled, real
-from fastpool._tap_loops cimport holds_nan
+from fastpool._tap_loops cimport SUM, fold_window, holds_nan
 
 ctypedef fused recorded_index:  # flat positions, or compact ranks (in a whole plane the same)
     int64_t
@@ -34,6 +39,9 @@ cdef enum:
     LANES = 8
     SCAN = 64  # values that chunk_max's search for the maximum's position compares at once
     PLANE_BLOCK = 64  # planes a task of ``mean`` sums, then divides in one pass
+    LANE_ROW_LIMIT = 4096  # the most lanes (LANES * C) channel_sums folds in one pass
+
+LANES_PER_CHANNEL = LANES  # (the lanes ``mean_channels_last`` takes per channel, per thread)
 
 
 cdef inline real chunk_sum(const real* values, Py_ssize_t count) noexcept nogil:
@@ -206,6 +214,81 @@ def maximum(const pooled[:, ::1] x, pooled[::1] out, recorded_index[::1] indices
                 out[plane] = best
                 if record:
                     indices[plane] = <recorded_index>best_index
+
+
+cdef inline void channel_sums(const real* rows, Py_ssize_t count, Py_ssize_t channels,
+                              real* lanes, real* sums) noexcept nogil:
+    """``chunk_sum`` of each of ``channels`` channels side by side: channel c's values are
+    rows[i * channels + c], i < count, and its lanes lanes[j * channels + c], j < LANES. Each
+    lane sums the same values in the same order as chunk_sum's lane, and the lanes combine in
+    chunk_sum's order: the same bits (chunk_sum's -0.0 tail adds change no lane)."""
+    cdef Py_ssize_t width = LANES * channels, whole = count - count % LANES, block, first
+    cdef Py_ssize_t j, c
+    if width <= LANE_ROW_LIMIT or whole == 0:
+        # LANES rows in a row are one row of all the lanes (row i in lane i % LANES): the
+        # lanes are the running sums of those long rows, folded eight at a time in vectorised
+        # passes.
+        fold_window(lanes, rows, SUM, 0, width, 1, 1, 1, whole // LANES, 0, 0, width, True, 0)
+    else:
+        # Lanes too wide for those passes to keep them in L1 (measured, one thread, (32, 2048,
+        # 7, 7): ~2x slower): lane by lane, its next LANES rows a pass, LANES * LANES rows at a
+        # time.
+        for block in range((whole + LANES * LANES - 1) // (LANES * LANES)):
+            first = block * LANES * LANES
+            for j in range(LANES):
+                fold_window(lanes + j * channels, rows + (first + j) * channels, SUM, 0,
+                            channels, 1, 1, 1, min(LANES, (whole - first) // LANES), 0, 0,
+                            width, first == 0, 0)
+    if count < LANES:  # (chunk_sum's first lanes)
+        fold_window(lanes, rows, SUM, 0, count * channels, 1, 1, 1, 1, 0, 0, 0, False, 0)
+    elif whole < count:  # (the tail fills the last lanes, as chunk_sum's last LANES values)
+        fold_window(lanes + width - (count - whole) * channels, rows + whole * channels, SUM,
+                    0, (count - whole) * channels, 1, 1, 1, 1, 0, 0, 0, False, 0)
+    for c in range(channels):
+        sums[c] = (((lanes[c] + lanes[channels + c])
+                    + (lanes[2 * channels + c] + lanes[3 * channels + c]))
+                   + ((lanes[4 * channels + c] + lanes[5 * channels + c])
+                      + (lanes[6 * channels + c] + lanes[7 * channels + c])))
+
+
+cdef inline void mean_sample(const real[:, :, ::1] x, real[:, ::1] out, real* lanes,
+                             Py_ssize_t divisor, Py_ssize_t n) noexcept nogil:
+    """One task of ``mean_channels_last`` on planes of one chunk: sample ``n``."""
+    cdef Py_ssize_t c
+    channel_sums(&x[n, 0, 0], x.shape[1], x.shape[2], lanes, &out[n, 0])
+    for c in range(x.shape[2]):
+        out[n, c] = out[n, c] / <real>divisor
+
+
+def mean_channels_last(const real[:, :, ::1] x, real[:, ::1] out, real[:, ::1] lanes,
+                       real[::1] partial, Py_ssize_t chunk, Py_ssize_t divisor,
+                       int num_threads):
+    """out[n, c] = the mean of x[n, :, c], reduced as ``mean`` reduces a C-order plane (the
+    same chunks, lanes and order: the same bits). ``lanes[t]``: thread t's LANES * C lanes;
+    ``partial``: each chunk's C sums, where planes span more than one chunk."""
+    cdef Py_ssize_t size = x.shape[1], channels = x.shape[2]
+    cdef Py_ssize_t chunks = (size + chunk - 1) // chunk, task, n, start, c, k
+    cdef real total
+    with nogil:
+        if chunks == 1:  # a task per sample, no partial sums
+            if num_threads == 1:  # (an OpenMP region costs more than a tiny array's means)
+                for n in range(x.shape[0]):
+                    mean_sample(x, out, &lanes[0, 0], divisor, n)
+            else:
+                for n in prange(x.shape[0], num_threads=num_threads, schedule="static"):
+                    mean_sample(x, out, &lanes[threadid(), 0], divisor, n)
+        else:
+            for task in prange(x.shape[0] * chunks, num_threads=num_threads,
+                               schedule="static"):
+                n, start = task // chunks, (task % chunks) * chunk
+                channel_sums(&x[n, start, 0], min(chunk, size - start), channels,
+                             &lanes[threadid(), 0], &partial[task * channels])
+            for n in prange(x.shape[0], num_threads=num_threads, schedule="static"):
+                for c in range(channels):
+                    total = 0
+                    for k in range(chunks):
+                        total = total + partial[(n * chunks + k) * channels + c]
+                    out[n, c] = total / <real>divisor
 
 
 cdef inline void share_chunk(const real[::1] grad_output, real[:, ::1] grad_input,

@@ -47,7 +47,11 @@ class _Pooling:
         return args.planes_view(a, self.nd, self.channels_last)
 
     def global_planes(self):
-        """The input as (planes, plane_size), for the global-pooling kernels."""
+        """The input as the global-pooling kernels take it: (planes, plane_size) in C order;
+        channels-last, (N, plane_size, C)."""
+        if self.channels_last:
+            view = self.view(self.x)
+            return view.reshape(len(view), -1, self.channels)
         return self.x.reshape(math.prod(self.batch), math.prod(self.spatial))
 
     def position(self, flat, a):
@@ -114,12 +118,21 @@ def _avg_forward(x, nd, make_plan, out, num_threads, kept_as=None):
     result = call.output(out, call.batch + plan.out_spatial)
     if plan.is_global:
         planes = call.global_planes()
-        chunks = args.chunk_count(planes.shape[1])  # (planes of one chunk need no partial sums)
-        kernel = Call(_global_pool, "mean", (result.dtype,), (
-            Scratch(len(planes) * chunks if chunks > 1 else 0, result.dtype, shared=True),
-            args.GLOBAL_CHUNK, plan.divisor()), work=call.x.size)
-        _launch(_plain(kept_as, call, x), kernel, [(call.x, planes),
-                                                   (result, result.reshape(-1))], num_threads)
+        chunks = args.chunk_count(planes.shape[1])  # (one chunk: no partial sums)
+        partial = Scratch(len(planes) * call.channels * chunks if chunks > 1 else 0,
+                          result.dtype, shared=True)
+        if call.channels_last:  # (N, C) means; each thread's lanes, C values a lane
+            kernel = Call(_global_pool, "mean_channels_last", (result.dtype,), (
+                Scratch(_global_pool.LANES_PER_CHANNEL * call.channels, result.dtype), partial,
+                args.GLOBAL_CHUNK,
+                plan.divisor()), work=call.x.size)
+            means = call.view(result).reshape(len(planes), call.channels)
+        else:
+            kernel = Call(_global_pool, "mean", (result.dtype,), (
+                partial, args.GLOBAL_CHUNK, plan.divisor()), work=call.x.size)
+            means = result.reshape(-1)
+        _launch(_plain(kept_as, call, x), kernel, [(call.x, planes), (result, means)],
+                num_threads)
         return call.finish(result)
     view = call.view(result)
     if _unit_stride_pass(plan):
@@ -195,7 +208,7 @@ def _max_forward(x, nd, make_plan, return_indices, out, num_threads, kept_as=Non
         pairs.append((indices, call.view(indices)))
     width = view.shape[3]
     recording = (None, False) if indices is None else (True,)  # (indices, whether to write them)
-    if plan.is_global:  # (in a whole-plane window, a compact rank is the flat position)
+    if plan.is_global and not call.channels_last:  # (a compact rank is the flat position)
         planes = call.global_planes()
         chunks = args.chunk_count(planes.shape[1])  # (planes of one chunk need no partials)
         partials = len(planes) * chunks if chunks > 1 else 0

@@ -8,6 +8,7 @@ import pytest
 
 import fastpool
 from cases import random_array
+from fastpool import reference
 
 
 def to_channels_last(a, nd):
@@ -80,13 +81,46 @@ def test_channels_last_matches_contiguous_and_keeps_layout(nd, name, kwargs, wit
                                       grad_expected)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+def test_channels_last_global_pooling_gives_the_contiguous_bits(dtype):
+    """A channels-last global average sums each channel in the C-order kernel's chunks and
+    lanes (its own kernel, channels side by side): the same bits, on planes smaller than the
+    lanes, of whole lane blocks, with a tail, and of two chunks (past GLOBAL_CHUNK), and with
+    channels from 2 to 520 (whose lanes are folded lane by lane). Global max takes the general
+    kernel, which gives the C-order call's values and indices too."""
+    rng = np.random.default_rng(5)
+    for spatial in [(1, 1), (1, 5), (2, 4), (3, 3), (7, 7), (5, 13), (9, 17), (131, 127)]:
+        # (520 channels: lanes wider than channel_sums folds in one pass)
+        for channels in (2, 64, 65, 130) + ((520,) if spatial != (131, 127) else ()):
+            x = rng.standard_normal((2, channels) + spatial).astype(dtype)
+            x_last = to_channels_last(x, 2)
+            expected = fastpool.adaptive_avg_pool2d(x, 1)
+            np.testing.assert_allclose(expected, reference.adaptive_avg_pool2d(x, 1),
+                                       rtol=1e-3 if dtype == np.float16 else 1e-5, atol=1e-6)
+            for threads in (1, 2):
+                np.testing.assert_array_equal(
+                    fastpool.adaptive_avg_pool2d(x_last, 1, num_threads=threads), expected)
+            np.testing.assert_array_equal(  # (divisor_override: the divisor reaches it)
+                fastpool.avg_pool2d(x_last, spatial, divisor_override=3),
+                fastpool.avg_pool2d(x, spatial, divisor_override=3))
+            if spatial == (5, 13):
+                for got, want in zip(fastpool.adaptive_max_pool2d(x_last, 1, True),
+                                     fastpool.adaptive_max_pool2d(x, 1, True)):
+                    np.testing.assert_array_equal(got, want)
+    for nd in (1, 3):
+        x = rng.standard_normal((2, 70) + (3, 5, 7)[3 - nd:]).astype(dtype)
+        forward = getattr(fastpool, f"adaptive_avg_pool{nd}d")
+        np.testing.assert_array_equal(forward(to_channels_last(x, nd), 1), forward(x, 1))
+
+
 def test_channels_last_input_is_not_copied():
     """Peak NumPy allocation during the call is the output only (a layout copy of the input
     would be 16x larger here)."""
     nhwc = random_array((4, 64, 64, 32), np.float32)
     x = nhwc.transpose(0, 3, 1, 2)
     for call in (lambda: fastpool.avg_pool2d(x, 4), lambda: fastpool.max_pool2d(x, 4),
-                 lambda: fastpool.adaptive_avg_pool2d(x, 16)):
+                 lambda: fastpool.adaptive_avg_pool2d(x, 16),
+                 lambda: fastpool.adaptive_avg_pool2d(x, 1)):
         tracemalloc.start()
         y = call()
         peak = tracemalloc.get_traced_memory()[1]

@@ -494,8 +494,9 @@ def test_the_avx2_kernels_give_the_baseline_kernels_bits(kind, nd, monkeypatch):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_the_avx2_global_kernels_give_the_baseline_kernels_bits(dtype, monkeypatch):
-    """Global means, maxima with indices and their gradients, on planes of every size up to
-    three lanes' worth and past (the last lanes' remainder), and large enough for chunks."""
+    """Global means (of C-order and channels-last arrays), maxima with indices and their
+    gradients, on planes of every size up to three lanes' worth and past (the last lanes'
+    remainder), and large enough for chunks."""
     results = []
     for modules in _kernel_variants():
         _use_kernels(monkeypatch, modules)
@@ -506,7 +507,9 @@ def test_the_avx2_global_kernels_give_the_baseline_kernels_bits(dtype, monkeypat
             x = np.nan_to_num(x, nan=0.25)
             mean = fastpool.adaptive_avg_pool1d(x, 1)
             np.testing.assert_allclose(mean[..., 0], x.mean(axis=-1), rtol=1e-6, atol=1e-6)
-            outputs += [y, indices, mean, fastpool.adaptive_avg_pool1d_backward(mean, x.shape)]
+            x_last = np.moveaxis(np.ascontiguousarray(np.moveaxis(x, 1, -1)), -1, 1)
+            outputs += [y, indices, mean, fastpool.adaptive_avg_pool1d_backward(mean, x.shape),
+                        fastpool.adaptive_avg_pool1d(x_last, 1)]
         results.append([np.ascontiguousarray(a).view(np.uint8) for a in outputs])
     for baseline, avx2 in zip(*results):
         np.testing.assert_array_equal(avx2, baseline)
