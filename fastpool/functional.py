@@ -54,6 +54,13 @@ class _Pooling:
             return view.reshape(len(view), -1, self.channels)
         return self.x.reshape(math.prod(self.batch), math.prod(self.spatial))
 
+    def global_partials(self, planes):
+        """How many partial results the global kernels keep for ``planes`` (from
+        ``global_planes``): one per (sample or plane, chunk, channel) where planes span more
+        than one chunk; none otherwise."""
+        chunks = args.chunk_count(planes.shape[1])
+        return len(planes) * self.channels * chunks if chunks > 1 else 0
+
     def position(self, flat, a):
         """The (N, C, spatial...) position of element ``flat`` of ``view(a)``."""
         if not self.channels_last:
@@ -118,14 +125,11 @@ def _avg_forward(x, nd, make_plan, out, num_threads, kept_as=None):
     result = call.output(out, call.batch + plan.out_spatial)
     if plan.is_global:
         planes = call.global_planes()
-        chunks = args.chunk_count(planes.shape[1])  # (one chunk: no partial sums)
-        partial = Scratch(len(planes) * call.channels * chunks if chunks > 1 else 0,
-                          result.dtype, shared=True)
+        partial = Scratch(call.global_partials(planes), result.dtype, shared=True)
         if call.channels_last:  # (N, C) means; each thread's lanes, C values a lane
             kernel = Call(_global_pool, "mean_channels_last", (result.dtype,), (
                 Scratch(_global_pool.LANES_PER_CHANNEL * call.channels, result.dtype), partial,
-                args.GLOBAL_CHUNK,
-                plan.divisor()), work=call.x.size)
+                args.GLOBAL_CHUNK, plan.divisor()), work=call.x.size)
             means = call.view(result).reshape(len(planes), call.channels)
         else:
             kernel = Call(_global_pool, "mean", (result.dtype,), (
@@ -210,8 +214,7 @@ def _max_forward(x, nd, make_plan, return_indices, out, num_threads, kept_as=Non
     recording = (None, False) if indices is None else (True,)  # (indices, whether to write them)
     if plan.is_global and not call.channels_last:  # (a compact rank is the flat position)
         planes = call.global_planes()
-        chunks = args.chunk_count(planes.shape[1])  # (planes of one chunk need no partials)
-        partials = len(planes) * chunks if chunks > 1 else 0
+        partials = call.global_partials(planes)
         kernel = Call(_global_pool, "maximum", dtypes, (
             *recording, Scratch(partials, dtype, shared=True),
             Scratch(partials, np.int64, shared=True), args.GLOBAL_CHUNK), work=call.x.size)
