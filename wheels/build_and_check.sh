@@ -10,8 +10,8 @@
 # 3. Runs twine check on the wheel and the sdist, and checks the sdist holds no build leftovers
 #    and the wheel's baseline modules no AVX code (on x86-64 only fastpool/_avx2 has it).
 # 4. Installs the repaired wheel into fresh virtual environments outside the source tree, with
-#    the oldest supported NumPy and the newest, and in each checks that show_config() reports
-#    OpenMP on and runs the test suite against the installed package.
+#    the oldest supported NumPy and the newest, and in each (the two side by side) checks that
+#    show_config() reports OpenMP on and runs the test suite against the installed package.
 set -euo pipefail
 unset FASTPOOL_CYTHON_DEBUG FASTPOOL_OPENMP FASTPOOL_AVX2 FASTPOOL_SIMD  # a release build, whatever the caller set
 cd "$(dirname "$0")/.."
@@ -56,22 +56,37 @@ for module in "$work"/unpacked/fastpool/*.so "$work"/unpacked/fastpool/_avx2/*.s
     echo "$(basename "$(dirname "$module")")/$(basename "$module"): $wide ymm instructions"
 done
 
-for numpy in "numpy==1.23.5" "numpy"; do
-    echo "--- installed wheel with $numpy"
-    "$python" -m venv "$work/$numpy"
-    venv="$work/$numpy/bin"
-    "$venv/python" -m pip install --quiet --upgrade pip
-    "$venv/python" -m pip install --quiet "$wheel" "$numpy" pytest hypothesis threadpoolctl
-    cp -r tests examples pyproject.toml "$work/"
-    (
-        cd "$work"
-        "$venv/python" - <<'PY'
+# Each NumPy's environment and test run in a directory of its own, the two side by side (a
+# test run is one Python process: on 2 cores the pair takes about the longer one's time).
+check_with() {
+    local numpy=$1 dir=$2
+    "$python" -m venv "$dir/venv"
+    "$dir/venv/bin/python" -m pip install --quiet --upgrade pip
+    "$dir/venv/bin/python" -m pip install --quiet "$wheel" "$numpy" pytest hypothesis threadpoolctl
+    cp -r tests examples pyproject.toml "$dir/"
+    cd "$dir"
+    "$dir/venv/bin/python" - <<'PY'
 import fastpool, numpy, sys
 config = fastpool.show_config()
 assert "site-packages" in fastpool.__file__, fastpool.__file__
 sys.exit(0 if config["openmp"] and not config["debug_build"] else "OpenMP is not on")
 PY
-        "$venv/pytest" -q -p no:cacheprovider -m "not slow" tests
-    )
+    "$dir/venv/bin/pytest" -q -p no:cacheprovider -m "not slow" tests
+}
+numpys=("numpy==1.23.5" "numpy")
+pids=()
+for i in "${!numpys[@]}"; do
+    mkdir "$work/numpy-$i"
+    check_with "${numpys[$i]}" "$work/numpy-$i" > "$work/numpy-$i/log" 2>&1 &
+    pids+=($!)
 done
+failed=0
+for i in "${!numpys[@]}"; do
+    status=0
+    wait "${pids[$i]}" || status=$?
+    echo "--- installed wheel with ${numpys[$i]}"
+    cat "$work/numpy-$i/log"
+    [ "$status" -eq 0 ] || { echo "the installed wheel failed with ${numpys[$i]}" >&2; failed=1; }
+done
+[ "$failed" -eq 0 ]
 echo "wheels: $wheel and $sdist checked"
