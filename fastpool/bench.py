@@ -11,8 +11,9 @@ reference's time relative to fastpool's (new arrays), and where PyTorch is insta
 native CPU pooling's and oneDNN's (``Tensor.to_mkldnn()``, forward only, layout conversion
 excluded). A ratio above 1 means fastpool is that many times faster. Ratios are meaningful
 within one run; absolute times drift on shared machines. The implementations and the roof are
-timed in turns, each timed call right after an untimed one of its own (a repeated call's
-conditions: its own data in the caches, its own threads awake).
+timed in turns, each timed call right after 2 ms of untimed ones of its own (a repeated
+call's conditions: its own data in the caches, its own threads awake, the last implementation's
+threads gone quiet).
 
 ``--indices`` instead compares the ways of keeping what max-pool backward needs (int64, int32
 or compact uint8 indices): time and peak memory. ``--memory`` reports, for each case, the peak
@@ -176,18 +177,27 @@ def _roof_call(in_bytes, out_bytes, threads):
     return lambda: _bandwidth.read_write(source, target, sink, threads)
 
 
+# How long each implementation runs untimed before its timed call (see ``_best_times``).
+WARM_SECONDS = 0.002
+
+
 def _best_times(calls, repeats, warm=True):
     """Best time of each callable (None: nan), timed in turns, so that a slow spell of a
     shared machine hits them all alike and their ratios hold. ``warm``: each timed call
-    follows an untimed one of its own, so that it meets the caches and the thread team its
-    own last call left, as a repeated call does, not the last implementation's (whose OpenMP
-    threads, in PyTorch's own runtime, may still be spinning on the cores)."""
+    follows untimed ones of its own, for at least ``WARM_SECONDS``, so that it meets the
+    caches and the thread team its own last call left, as a repeated call does, not the last
+    implementation's (whose OpenMP threads, in PyTorch's own runtime, may still be spinning on
+    the cores: after one untimed call, the first implementation of a turn ran the global
+    average, a 0.3 ms case, at half its speed)."""
     best = [math.inf if call else math.nan for call in calls]
     for _ in range(repeats):
         for i, call in enumerate(calls):
             if call:
                 if warm:
+                    start = time.perf_counter()
                     call()
+                    while time.perf_counter() - start < WARM_SECONDS:
+                        call()
                 start = time.perf_counter()
                 call()
                 best[i] = min(best[i], time.perf_counter() - start)
