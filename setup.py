@@ -73,7 +73,7 @@ def openmp_candidates(compiler):
 def compile_cost(ext):
     """A rough measure of how long ``ext`` takes to compile: its generated C's size, more
     with the AVX2 flags (which vectorise more loops)."""
-    size = sum(os.path.getsize(source) for source in ext.sources if os.path.exists(source))
+    size = sum(os.path.getsize(source) for source in ext.sources)
     return size * (2 if AVX2_FLAGS[0] in ext.extra_compile_args else 1)
 
 

@@ -82,11 +82,11 @@ for i in "${!numpys[@]}"; do
 done
 failed=0
 for i in "${!numpys[@]}"; do
-    status=0
-    wait "${pids[$i]}" || status=$?
+    ok=1
+    wait "${pids[$i]}" || ok=0
     echo "--- installed wheel with ${numpys[$i]}"
     cat "$work/numpy-$i/log"
-    [ "$status" -eq 0 ] || { echo "the installed wheel failed with ${numpys[$i]}" >&2; failed=1; }
+    [ "$ok" -eq 1 ] || { echo "the installed wheel failed with ${numpys[$i]}" >&2; failed=1; }
 done
 [ "$failed" -eq 0 ]
 echo "wheels: $wheel and $sdist checked"
