@@ -37,8 +37,8 @@ Kernels trust their inputs (validated in Python), release the GIL and never rais
 
 from cython.parallel cimport prange, threadid
 
-from fastpool._kernel_common cimport (Band, WindowRow, band_of, next_row, real, window_row,
-                                      zero_around)
+from fastpool._kernel_common cimport (Band, WindowRow, band_of, next_row, prefetch, real,
+                                      window_row, zero_around)
 from fastpool._tap_loops cimport SUM, copy_plane, fill_planes, fold_window
 
 
@@ -181,7 +181,8 @@ cdef void forward_one_plane(const real[:, :, :, ::1] x, real[:, :, :, ::1] out,
     cdef const real* source = &x[plane, 0, 0, 0]
     cdef real* result
     if top or left:
-        copy_plane(padded, source, x.shape[2], x.shape[3], top, left, pitch)
+        copy_plane(padded, source, x.shape[2], x.shape[3], top, left, pitch,
+                   plane + 1 < x.shape[0])
         source = padded
     fold_window(total, source, SUM, 0, count, 1, 1, kernel_h, kernel_w, 0, pitch, 1, True, 0)
     for oh in range(out_h):
@@ -247,7 +248,12 @@ cdef void backward_one_plane(const real[:, :, :, ::1] grad_output,
     cdef Py_ssize_t pitch = in_w + kernel_w - 1, count = (in_h - 1) * pitch + in_w
     cdef Py_ssize_t oh, h, w
     cdef real* shares
+    # (each row asks for the next plane's row, as copy_plane does: Inception's backward, 300
+    # interleaved rounds, median 8% faster on one thread, 6% on two)
+    cdef bint ahead = plane + 1 < grad_output.shape[0]
     for oh in range(out_h):
+        if ahead:
+            prefetch(&grad_output[plane + 1, 0, oh, 0], out_w * sizeof(real))
         shares = share + (oh + kernel_h - 1 - top) * pitch + kernel_w - 1 - left
         divide_row_of(shares, &grad_output[plane, 0, oh, 0], divisors + oh * out_w,
                       shared * wh[2, oh], out_w)

@@ -381,7 +381,7 @@ cdef void forward_one_plane(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] o
     cdef Py_ssize_t rows = out_h + (kernel_h - 1) * dh  # padded rows used
     cdef Py_ssize_t oh, ow
     cdef Fold fold = MAX if copy_plane(source, &x[plane, 0, 0, 0], x.shape[2], x.shape[3], top,
-                                       left, pitch) else MAX_OF_NUMBERS
+                                       left, pitch, plane + 1 < x.shape[0]) else MAX_OF_NUMBERS
     fold_window(across, source, fold, 0, (rows - 1) * span + out_w, sw, 1, 1, kernel_w, 0, 0,
                 dw, True, lowest)
     # one pass down the whole flattened plane, then the out_w valid columns of each row copied
