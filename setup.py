@@ -13,9 +13,13 @@ Everything about compiling lives here, once:
   picks that build at import time where the CPU has AVX2 (FASTPOOL_SIMD=baseline declines it).
   The baseline modules stay plain x86-64, so the wheel runs on any x86-64 CPU.
   ``FASTPOOL_AVX2=0`` builds without the variant.
+- a kept copy of each compiled module, beside its generated C, reused while that C, the
+  compiler and the flags are the same (pip builds an editable install afresh each time).
 """
 
+import hashlib
 import os
+import shutil
 import sys
 import sysconfig
 import tempfile
@@ -77,6 +81,21 @@ def compile_cost(ext):
     return size * (2 if AVX2_FLAGS[0] in ext.extra_compile_args else 1)
 
 
+def compile_key(compiler, ext):
+    """What a compiled module depends on: its generated C, and the compiler and flags that
+    compile and link it (a digest)."""
+    digest = hashlib.sha256()
+    for source in ext.sources:
+        with open(source, "rb") as f:
+            digest.update(f.read())
+    digest.update(repr((ext.name, ext.define_macros, ext.extra_compile_args,
+                        ext.extra_link_args, compiler.compiler_type,
+                        getattr(compiler, "compiler_so", None),
+                        getattr(compiler, "linker_so", None), sys.version,
+                        sysconfig.get_config_var("EXT_SUFFIX"))).encode())
+    return digest.hexdigest()
+
+
 class BuildExt(build_ext):
     def finalize_options(self):
         super().finalize_options()
@@ -106,6 +125,26 @@ class BuildExt(build_ext):
         # last: a clean compile of the release build on 2 cores took 183 s, now 167 s).
         self.extensions.sort(key=compile_cost, reverse=True)
         super().build_extensions()
+
+    def build_extension(self, ext):
+        # pip builds an editable install in a new temporary directory each time, so every
+        # `pip install -e .` compiled every module again (~3 min on 2 cores, twice in CI:
+        # README's demo and test commands). A module is kept beside its generated C with the
+        # digest of what it was compiled from, and copied where that has not changed.
+        target = self.get_ext_fullpath(ext.name)
+        kept = os.path.splitext(ext.sources[0])[0] + os.path.splitext(target)[1]
+        key = compile_key(self.compiler, ext)
+        if os.path.exists(kept) and os.path.exists(kept + ".key"):
+            with open(kept + ".key") as f:
+                if f.read() == key:
+                    os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
+                    shutil.copyfile(kept, target)
+                    print(f"fastpool: {ext.name} unchanged, compiled before", file=sys.stderr)
+                    return
+        super().build_extension(ext)
+        shutil.copyfile(target, kept)
+        with open(kept + ".key", "w") as f:
+            f.write(key)
 
     def find_openmp_flags(self):
         for compile_flags, link_flags in openmp_candidates(self.compiler):
