@@ -96,6 +96,14 @@ def compile_key(compiler, ext):
     return digest.hexdigest()
 
 
+def copy_module(source, target):
+    """Copy a compiled module to ``target`` as a new file (os.replace): a process that has the
+    old one loaded keeps its own, where writing into it would change code under it."""
+    os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
+    shutil.copyfile(source, target + ".part")
+    os.replace(target + ".part", target)
+
+
 class BuildExt(build_ext):
     def finalize_options(self):
         super().finalize_options()
@@ -137,12 +145,12 @@ class BuildExt(build_ext):
         if os.path.exists(kept) and os.path.exists(kept + ".key"):
             with open(kept + ".key") as f:
                 if f.read() == key:
-                    os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
-                    shutil.copyfile(kept, target)
+                    copy_module(kept, target)
                     print(f"fastpool: {ext.name} unchanged, compiled before", file=sys.stderr)
                     return
+            os.remove(kept + ".key")  # (until the new module is kept whole)
         super().build_extension(ext)
-        shutil.copyfile(target, kept)
+        copy_module(target, kept)
         with open(kept + ".key", "w") as f:
             f.write(key)
 
