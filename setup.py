@@ -13,7 +13,8 @@ Everything about compiling lives here, once:
   picks that build at import time where the CPU has AVX2 (FASTPOOL_SIMD=baseline declines it).
   The baseline modules stay plain x86-64, so the wheel runs on any x86-64 CPU.
   ``FASTPOOL_AVX2=0`` builds without the variant.
-- a kept copy of each compiled module, beside its generated C, reused while that C, the
+- a kept copy of each compiled module, beside its generated C (or under
+  ``FASTPOOL_MODULE_CACHE``, a directory laid out as build/cython), reused while that C, the
   compiler and the flags are the same (pip builds an editable install afresh each time).
 """
 
@@ -29,6 +30,7 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 DEBUG = os.environ.get("FASTPOOL_CYTHON_DEBUG", "0") == "1"
+MODULE_CACHE = os.environ.get("FASTPOOL_MODULE_CACHE")
 WANT_OPENMP = os.environ.get("FASTPOOL_OPENMP", "1") != "0"
 
 DIRECTIVES = {
@@ -141,6 +143,8 @@ class BuildExt(build_ext):
         # digest of what it was compiled from, and copied where that has not changed.
         target = self.get_ext_fullpath(ext.name)
         kept = os.path.splitext(ext.sources[0])[0] + os.path.splitext(target)[1]
+        if MODULE_CACHE:  # (the same place under it as under build/cython)
+            kept = os.path.join(MODULE_CACHE, os.path.relpath(kept, CYTHON_DIR))
         key = compile_key(self.compiler, ext)
         if os.path.exists(kept) and os.path.exists(kept + ".key"):
             with open(kept + ".key") as f:
@@ -182,9 +186,12 @@ def extension(module, name, **options):
                      define_macros=[("FASTPOOL_DEBUG_BUILD", "1" if DEBUG else "0")], **options)
 
 
+CYTHON_DIR = os.path.join("build", "cython")
+
+
 def cythonized(extensions, build_dir):
     return cythonize(extensions, compiler_directives=DIRECTIVES,
-                     build_dir=os.path.join("build", "cython", build_dir),
+                     build_dir=os.path.join(CYTHON_DIR, build_dir),
                      nthreads=os.cpu_count() or 1)
 
 
