@@ -150,7 +150,8 @@ class BuildExt(build_ext):
             with open(kept + ".key") as f:
                 if f.read() == key:
                     copy_module(kept, target)
-                    print(f"fastpool: {ext.name} unchanged, compiled before", file=sys.stderr)
+                    # (one write: the modules are built side by side, and lines must not mix)
+                    sys.stderr.write(f"fastpool: {ext.name}: compiled before, copied\n")
                     return
             os.remove(kept + ".key")  # (until the new module is kept whole)
         super().build_extension(ext)
