@@ -31,6 +31,7 @@ from setuptools.command.build_ext import build_ext
 
 DEBUG = os.environ.get("FASTPOOL_CYTHON_DEBUG", "0") == "1"
 MODULE_CACHE = os.environ.get("FASTPOOL_MODULE_CACHE")
+CYTHON_DIR = os.path.join("build", "cython")  # generated C, and the modules kept beside it
 WANT_OPENMP = os.environ.get("FASTPOOL_OPENMP", "1") != "0"
 
 DIRECTIVES = {
@@ -185,9 +186,6 @@ def extension(module, name, **options):
     """Extension ``module`` from fastpool/<name>.pyx."""
     return Extension(module, [f"fastpool/{name}.pyx"],
                      define_macros=[("FASTPOOL_DEBUG_BUILD", "1" if DEBUG else "0")], **options)
-
-
-CYTHON_DIR = os.path.join("build", "cython")
 
 
 def cythonized(extensions, build_dir):
