@@ -25,6 +25,7 @@ import sys
 import sysconfig
 import tempfile
 
+import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
@@ -45,6 +46,9 @@ DIRECTIVES = {
 
 # (_prepared holds no kernel: it is compiled for the speed of the per-call path)
 MODULES = ["_build_info", "_avg_pool", "_max_pool", "_global_pool", "_bandwidth", "_prepared"]
+# (those that use NumPy's C API: built against the NumPy in the build environment, >= 2.0,
+# whose C API serves NumPy >= 1.23 at run time, as NumPy's headers target by default)
+NUMPY_API_MODULES = ["_prepared"]
 # The compute-bound kernels, whose overlapping windows run measurably faster as AVX2 code
 # (README, Speed), and global pooling (a 7x7 plane's mean 5.5 -> 4.6 ns); the bandwidth probe
 # is memory-bound already.
@@ -95,6 +99,7 @@ def compile_key(compiler, ext):
                         ext.extra_link_args, compiler.compiler_type,
                         getattr(compiler, "compiler_so", None),
                         getattr(compiler, "linker_so", None), sys.version,
+                        ext.include_dirs, ext.include_dirs and numpy.__version__,
                         sysconfig.get_config_var("EXT_SUFFIX"))).encode())
     return digest.hexdigest()
 
@@ -184,8 +189,11 @@ variant = ("debug" if DEBUG else "release") + ("-openmp" if WANT_OPENMP else "-s
 
 def extension(module, name, **options):
     """Extension ``module`` from fastpool/<name>.pyx."""
-    return Extension(module, [f"fastpool/{name}.pyx"],
-                     define_macros=[("FASTPOOL_DEBUG_BUILD", "1" if DEBUG else "0")], **options)
+    macros = [("FASTPOOL_DEBUG_BUILD", "1" if DEBUG else "0")]
+    if name in NUMPY_API_MODULES:
+        options["include_dirs"] = [numpy.get_include()]
+        macros.append(("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"))
+    return Extension(module, [f"fastpool/{name}.pyx"], define_macros=macros, **options)
 
 
 def cythonized(extensions, build_dir):

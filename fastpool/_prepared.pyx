@@ -15,7 +15,8 @@ ints, each where that parameter takes it): two such values that compare equal no
 alike, where 2.0 == 2 or True == 1 would not. Anything else takes the full path, always.
 
 This module is compiled for its speed alone (the lean path's steps cost ~0.1 us each in
-Python); it holds no kernel and validates nothing. Threads: a Call is complete before it is
+Python), and makes a repeat's arrays and the kernel's views of them with NumPy's C API; it
+holds no kernel and validates nothing. Threads: a Call is complete before it is
 kept (one dict store) and read-only after, but for its arguments per thread count, each made
 whole and then stored (one dict store; two threads may both make the same); calls from many
 threads share it, each with its own arrays and scratch (kept scratch rows are thread-local).
@@ -26,6 +27,16 @@ import threading
 import numpy as np
 
 from fastpool import _arguments as args, _output_cache
+
+cimport numpy as cnp
+from cpython.ref cimport Py_INCREF
+
+cnp.import_array()
+
+cdef extern from "numpy/arrayobject.h":
+    # (NumPy's own .pxd leaves it out: it takes the reference to ``descr`` it is given)
+    object PyArray_NewFromDescr(type subtype, cnp.dtype descr, int nd, cnp.npy_intp* dims,
+                                cnp.npy_intp* strides, void* data, int flags, object base)
 
 BAND = object()  # stands for the rows per task, which depend on the thread count
 
@@ -87,6 +98,49 @@ def _specialised(kernel, dtypes):
     return getattr(kernel, "__signatures__", {}).get(names, kernel)
 
 
+cdef enum:
+    MAX_DIMS = 8  # (the most dimensions of an array that a kept call takes or makes)
+
+
+cdef class Layout:
+    """The shape and dtype of an array that a kept call takes or makes, and the shape of the
+    view of it that the kernel takes (C order both). Both are made with NumPy's C API: a
+    reshape costs a tiny call ~0.2 us, np.empty ~0.2 us, their argument parsing most of it."""
+
+    cdef readonly tuple shape
+    cdef readonly cnp.dtype dtype
+    cdef int nd, view_nd
+    cdef cnp.npy_intp dims[MAX_DIMS]
+    cdef cnp.npy_intp view_dims[MAX_DIMS]
+    cdef bint large
+
+    def __init__(self, array, view):
+        self.shape, self.dtype = array.shape, array.dtype
+        self.nd, self.view_nd = len(array.shape), len(view.shape)
+        for i in range(self.nd):
+            self.dims[i] = array.shape[i]
+        for i in range(self.view_nd):
+            self.view_dims[i] = view.shape[i]
+        self.large = array.nbytes >= _output_cache.LARGE  # (from the output cache)
+
+    cdef object new(self):
+        """A new array of this shape and dtype."""
+        if self.large:
+            return _output(self.shape, self.dtype)
+        Py_INCREF(self.dtype)  # (taken by PyArray_NewFromDescr)
+        return PyArray_NewFromDescr(_ndarray, self.dtype, self.nd, self.dims, NULL, NULL, 0,
+                                    None)
+
+    cdef object view(self, cnp.ndarray array):
+        """The kernel's view of ``array`` (C-contiguous, of this shape and dtype)."""
+        Py_INCREF(self.dtype)
+        view = PyArray_NewFromDescr(
+            _ndarray, self.dtype, self.view_nd, self.view_dims, NULL, cnp.PyArray_DATA(array),
+            cnp.PyArray_FLAGS(array) & (cnp.NPY_ARRAY_WRITEABLE | cnp.NPY_ARRAY_ALIGNED), None)
+        cnp.set_array_base(view, array)
+        return view
+
+
 cdef class Call:
     """One kernel call, prepared: kernel ``name`` of ``module``, compiled for the arrays'
     ``dtypes``, and its arguments after the arrays (less the thread count), where ``BAND`` and
@@ -97,7 +151,7 @@ cdef class Call:
 
     cdef readonly object kernel
     cdef readonly tuple arguments
-    cdef tuple bands, serial, scratch_at, given, shapes, views, dtypes, makers
+    cdef tuple bands, serial, scratch_at, given, made
     cdef dict resolved  # thread count -> the arguments for it
     cdef Py_ssize_t work
     cdef object valid
@@ -146,15 +200,10 @@ cdef class Call:
         arrays the call makes and their views (the first is the one ``out=`` may stand
         for); ``valid`` is what the kernel returns on valid input."""
         key = signature(kind, given[0][0], given[1][0] if len(given) == 2 else None)
-        if key is None:
+        if key is None or any([a.ndim > MAX_DIMS for pair in given + made for a in pair]):
             return
-        self.given = tuple([view.shape for _, view in given])
-        self.shapes = tuple([a.shape for a, _ in made])
-        self.views = tuple([view.shape for _, view in made])
-        self.dtypes = tuple([a.dtype for a, _ in made])
-        # (large outputs from the output cache, small ones from NumPy directly)
-        self.makers = tuple([_output if a.nbytes >= _output_cache.LARGE else _empty
-                             for a, _ in made])
+        self.given = tuple([Layout(*pair) for pair in given])
+        self.made = tuple([Layout(*pair) for pair in made])
         self.valid = valid
         # one array in (and one or, with indices, two out), on one thread, without scratch:
         # the tiny array's call, which ``lean`` makes at its cheapest (each step costs
@@ -169,8 +218,9 @@ cdef class Call:
         """Whether ``out`` is exactly what this call writes (sharing no memory with the
         caller's arrays ``a`` and ``b``), as ``args.output_array`` checks it: otherwise the
         full path says what is wrong with it."""
-        return (type(out) is _ndarray and out.shape == self.shapes[0]
-                and out.dtype == self.dtypes[0] and out.flags.c_contiguous
+        cdef Layout layout = self.made[0]
+        return (type(out) is _ndarray and out.shape == layout.shape
+                and out.dtype == layout.dtype and out.flags.c_contiguous
                 and out.flags.writeable and not np.may_share_memory(out, a)
                 and (b is None or not np.may_share_memory(out, b)))
 
@@ -178,26 +228,25 @@ cdef class Call:
         """The result for the caller's arrays ``a`` (and ``b``, where the call takes two) and
         ``out`` (None, or one that ``takes`` accepted); None where the kernel found the input
         invalid."""
-        cdef tuple views = self.views
-        result = self.makers[0](views[0], self.dtypes[0]) if out is None else \
-            out.reshape(views[0])
-        if self.tiny and num_threads is None and len(views) == 1:  # (any thread count: one)
-            self.kernel(a.reshape(self.given[0]), result, *self.serial)
-            return result.reshape(self.shapes[0]) if out is None else out
-        arrays = [a.reshape(self.given[0])]
+        cdef Layout made = self.made[0]
+        result = made.new() if out is None else out
+        if self.tiny and num_threads is None and len(self.made) == 1:  # (any thread count: one)
+            self.kernel((<Layout>self.given[0]).view(a), made.view(result), *self.serial)
+            return result
+        arrays = [(<Layout>self.given[0]).view(a)]
         if b is not None:
-            arrays.append(b.reshape(self.given[1]))
-        arrays.append(result)
+            arrays.append((<Layout>self.given[1]).view(b))
+        arrays.append(made.view(result))
         indices = None
-        if len(views) == 2:  # (max pooling's indices)
-            indices = self.makers[1](views[1], self.dtypes[1])
-            arrays.append(indices)
+        if len(self.made) == 2:  # (max pooling's indices)
+            made = self.made[1]
+            indices = made.new()
+            arrays.append(made.view(indices))
         if self.tiny and num_threads is None:
             self.kernel(*arrays, *self.serial)
         elif self.run(arrays, num_threads) != self.valid:
             return None
-        result = result.reshape(self.shapes[0]) if out is None else out
-        return result if indices is None else (result, indices.reshape(self.shapes[1]))
+        return result if indices is None else (result, indices)
 
 
 _KEPT = {}  # signature -> kept Call

@@ -10,6 +10,7 @@ of the kernels (x86-64) gives the baseline build's bits."""
 
 import importlib.util
 import io
+import math
 import os
 import platform
 import subprocess
@@ -255,6 +256,43 @@ def test_repeated_calls_into_out_take_the_lean_path_and_check_out(name, kwargs):
             with pytest.raises(error, match=message):
                 function(y, **kwargs, out=wrong)
         assert served.count(True) == 2
+
+
+@pytest.mark.parametrize("shape", [
+    (3, 6, 9),  # unbatched
+    (1, 1, 4, 9),  # (unit dimensions, whose strides NumPy may leave as they come)
+    (4, 8, 280, 280),  # an output from the output cache
+])
+@pytest.mark.usefixtures("none_kept")
+def test_lean_path_takes_any_plain_array_and_makes_new_arrays(shape, monkeypatch):
+    served = []  # whether each call was served by the lean path
+    lean = _prepared.lean
+    monkeypatch.setattr(_prepared, "lean",
+                        lambda *a: served.append(lean(*a) is not None) or lean(*a))
+    rng = np.random.default_rng(3)
+    # read-only, and not aligned to its element size (both kept by the kernel's view of it)
+    buffer = np.empty(math.prod(shape) * 4 + 1, np.uint8)
+    data = buffer[1:].view(np.float32).reshape(shape)
+    x = data.view()
+    x.flags.writeable = False
+    results = []
+    for seed in range(3):  # the first call prepares, the others reuse it on new data
+        data[...] = rng.standard_normal(shape)
+        assert not x.flags.writeable and not x.flags.aligned
+        for name, kwargs in [("max_pool2d", dict(kernel_size=2, return_indices=True)),
+                             ("avg_pool2d", dict(kernel_size=3, stride=2, padding=1))]:
+            result = getattr(fastpool, name)(x, **kwargs)
+            want = getattr(reference, name)(np.array(x), **kwargs)
+            for a, b in zip(result if isinstance(result, tuple) else [result],
+                            want if isinstance(want, tuple) else [want]):
+                assert type(a) is np.ndarray and a.shape == b.shape and a.dtype == b.dtype
+                assert a.flags.c_contiguous and a.flags.writeable and a.flags.aligned
+                assert not np.may_share_memory(a, x)
+                np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+                results.append(a)
+    assert served == [False, False] + [True] * 4
+    for i, a in enumerate(results):  # each its own memory, held while it is in use
+        assert not any(np.may_share_memory(a, b) for b in results[i + 1:])
 
 
 KEPT_GRADIENTS = [  # backward calls (and forward with indices) that repeats serve lean
