@@ -111,6 +111,7 @@ cdef class Layout:
     cdef readonly cnp.dtype dtype
     cdef int nd, view_nd
     cdef cnp.npy_intp dims[MAX_DIMS]
+    cdef cnp.npy_intp strides[MAX_DIMS]  # (the array's, as it came)
     cdef cnp.npy_intp view_dims[MAX_DIMS]
     cdef bint large
 
@@ -118,10 +119,23 @@ cdef class Layout:
         self.shape, self.dtype = array.shape, array.dtype
         self.nd, self.view_nd = len(array.shape), len(view.shape)
         for i in range(self.nd):
-            self.dims[i] = array.shape[i]
+            self.dims[i], self.strides[i] = array.shape[i], array.strides[i]
         for i in range(self.view_nd):
             self.view_dims[i] = view.shape[i]
         self.large = array.nbytes >= _output_cache.LARGE  # (from the output cache)
+
+    cdef bint fits(self, cnp.ndarray array):
+        """Whether ``array`` has this shape, these strides and this dtype."""
+        cdef int i
+        cdef cnp.npy_intp* dims = cnp.PyArray_DIMS(array)
+        cdef cnp.npy_intp* strides = cnp.PyArray_STRIDES(array)
+        if cnp.PyArray_NDIM(array) != self.nd:
+            return False
+        for i in range(self.nd):
+            if dims[i] != self.dims[i] or strides[i] != self.strides[i]:
+                return False
+        dtype = <object>cnp.PyArray_DESCR(array)
+        return dtype is self.dtype or dtype == self.dtype
 
     cdef object new(self):
         """A new array of this shape and dtype."""
@@ -151,7 +165,8 @@ cdef class Call:
 
     cdef readonly object kernel
     cdef readonly tuple arguments
-    cdef tuple bands, serial, scratch_at, given, made
+    cdef readonly tuple given  # (the Layouts of the caller's arrays, once kept)
+    cdef tuple bands, serial, scratch_at, made, kind
     cdef dict resolved  # thread count -> the arguments for it
     cdef Py_ssize_t work
     cdef object valid
@@ -202,6 +217,7 @@ cdef class Call:
         key = signature(kind, given[0][0], given[1][0] if len(given) == 2 else None)
         if key is None or any([a.ndim > MAX_DIMS for pair in given + made for a in pair]):
             return
+        self.kind = kind
         self.given = tuple([Layout(*pair) for pair in given])
         self.made = tuple([Layout(*pair) for pair in made])
         self.valid = valid
@@ -213,6 +229,12 @@ cdef class Call:
         if len(_KEPT) >= KEPT_CALLS:
             _KEPT.clear()
         _KEPT[key] = self
+
+    cdef bint fits(self, tuple kind, a, b):
+        """Whether this call is kept for ``kind`` on arrays like ``a`` and ``b`` (or None)."""
+        return (self.kind == kind and (<Layout>self.given[0]).fits(a)
+                and (len(self.given) == 1 if b is None else
+                     len(self.given) == 2 and (<Layout>self.given[1]).fits(b)))
 
     cdef bint takes(self, out, a, b):
         """Whether ``out`` is exactly what this call writes (sharing no memory with the
@@ -302,17 +324,35 @@ cdef bint signs(tuple kind):
     return True
 
 
-cdef object signature(tuple kind, a, b=None):
-    """A call's signature: ``kind`` (its name, nd and the caller's arguments) and the shapes,
-    strides and dtypes of the caller's arrays ``a`` (and ``b``); None where they do not make
-    one (or ``kind`` is None: the call is not to be kept)."""
-    if kind is None or type(a) is not _ndarray or not signs(kind):
+cdef inline size_t mixed(size_t digest, size_t value) noexcept:
+    return (digest ^ value) * <size_t>1099511628211  # (FNV-1a's step, a word at a time)
+
+
+cdef size_t layout_digest(size_t digest, cnp.ndarray array):
+    """``digest`` with ``array``'s shape, strides and dtype mixed in."""
+    cdef int i
+    cdef cnp.npy_intp* dims = cnp.PyArray_DIMS(array)
+    cdef cnp.npy_intp* strides = cnp.PyArray_STRIDES(array)
+    cdef cnp.dtype dtype = <cnp.dtype>cnp.PyArray_DESCR(array)
+    digest = mixed(digest, cnp.PyArray_NDIM(array))
+    for i in range(cnp.PyArray_NDIM(array)):
+        digest = mixed(mixed(digest, dims[i]), strides[i])
+    return mixed(mixed(digest, dtype.type_num), dtype.byteorder)
+
+
+cdef object signature(tuple kind, a, b):
+    """The key that a call's signature is kept under: a hash of ``kind`` (its name, nd and the
+    caller's arguments) and of the shapes, strides and dtypes of the caller's arrays ``a``
+    (and ``b``, or None), made without a tuple of them (~0.2 us); None where they do not make
+    a signature (or ``kind`` is None: the call is not to be kept). Two signatures with one
+    key replace each other, and a kept call serves only the signature it ``fits``."""
+    if (kind is None or type(a) is not _ndarray or b is not None and type(b) is not _ndarray
+            or not signs(kind)):
         return None
-    if b is None:
-        return (kind, a.shape, a.strides, a.dtype)
-    if type(b) is not _ndarray:
-        return None
-    return (kind, a.shape, a.strides, a.dtype, b.shape, b.strides, b.dtype)
+    cdef size_t digest = layout_digest(<size_t>hash(kind), a)
+    if b is not None:
+        digest = layout_digest(digest, b)
+    return <Py_hash_t>digest
 
 
 def lean(tuple kind, a, b, out, num_threads):
@@ -324,6 +364,7 @@ def lean(tuple kind, a, b, out, num_threads):
     if key is None:
         return None
     call = _KEPT.get(key)
-    if call is None or (out is not None and not call.takes(out, a, b)):
+    if (call is None or not call.fits(kind, a, b)
+            or out is not None and not call.takes(out, a, b)):
         return None
     return call.serve(a, b, out, num_threads)

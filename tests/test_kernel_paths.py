@@ -192,8 +192,8 @@ def test_repeated_calls_take_the_lean_path_and_give_the_same_results(name, kwarg
             y = function(x, **kwargs, num_threads=threads)
             assert y.dtype == dtype
             np.testing.assert_allclose(y, expected(x, **kwargs), rtol=1e-5, atol=1e-4)
-    prepared = [call for key, call in _prepared._KEPT.items()
-                if key[1] == shape and key[3] == dtype]
+    prepared = [call for call in _prepared._KEPT.values()
+                if call.given[0].shape == shape and call.given[0].dtype == dtype]
     # and it calls the kernel compiled for the dtype, not the fused one that dispatches
     assert prepared and all(call.kernel is not kernel for call in prepared for kernel in (
         _avg_pool.forward, _avg_pool.forward_plane, _max_pool.forward, _max_pool.forward_plane,
@@ -293,6 +293,36 @@ def test_lean_path_takes_any_plain_array_and_makes_new_arrays(shape, monkeypatch
     assert served == [False, False] + [True] * 4
     for i, a in enumerate(results):  # each its own memory, held while it is in use
         assert not any(np.may_share_memory(a, b) for b in results[i + 1:])
+
+
+@pytest.mark.usefixtures("none_kept")
+def test_a_kept_call_serves_only_its_own_signature(monkeypatch):
+    """Kept calls are found by a hash of their signature; one found under another's hash (two
+    signatures whose hashes collide) is not served."""
+    served = []  # whether each call was served by the lean path
+    lean = _prepared.lean
+    monkeypatch.setattr(_prepared, "lean",
+                        lambda *a: served.append(lean(*a) is not None) or lean(*a))
+    x = np.random.default_rng(5).standard_normal((2, 3, 8, 8))
+    # signatures that differ in dtype, shape, strides (of a unit dimension) or arguments
+    unit = np.zeros((2, 1, 8, 8))[:, ::1]
+    unit_strided = np.lib.stride_tricks.as_strided(unit, strides=(512, 8, 64, 8))
+    assert unit_strided.flags.c_contiguous and unit_strided.strides != unit.strides
+    calls = [(x, 2), (x.astype(np.float32), 2), (x[:1], 2), (x, 3), (unit, 2),
+             (unit_strided, 2)]
+    for array, size in calls + calls:
+        fastpool.max_pool2d(array, size)
+    assert served == [False] * len(calls) + [True] * len(calls)
+    keys = list(_prepared._KEPT)
+    assert len(keys) == len(calls)
+    kept = list(_prepared._KEPT.values())
+    for key, call in zip(keys, kept[1:] + kept[:1]):  # each call under another's key
+        _prepared._KEPT[key] = call
+    served.clear()
+    for array, size in calls:
+        np.testing.assert_array_equal(fastpool.max_pool2d(array, size),
+                                      reference.max_pool2d(array, size))
+    assert served == [False] * len(calls)
 
 
 KEPT_GRADIENTS = [  # backward calls (and forward with indices) that repeats serve lean
