@@ -309,26 +309,17 @@ def _max_backward(grad_output, indices, input_shape, nd, make_plan, out, num_thr
 
 # --- average pooling ------------------------------------------------------------------------
 
-def _avg_pool_nd(nd, x, kernel_size, stride, padding, ceil_mode, count_include_pad,
-                 divisor_override, out, num_threads):
-    kind = ("avg", nd, kernel_size, stride, padding, ceil_mode, count_include_pad,
-            divisor_override)
-    result = _prepared.lean(kind, x, None, out, num_threads)
-    if result is not None:
-        return result
+def _avg_pool_nd(kind, x, out, num_threads):
+    _, nd, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override = kind
     arguments = args.avg_arguments(nd, kernel_size, stride, padding, ceil_mode,
                                    count_include_pad, divisor_override)
     return _avg_forward(x, nd, lambda spatial, channels: args.pool_plan(
         spatial, *arguments, channels=channels), out, num_threads, kind)
 
 
-def _avg_pool_backward_nd(nd, grad_output, input_shape, kernel_size, stride, padding,
-                          ceil_mode, count_include_pad, divisor_override, out, num_threads):
-    kind = ("avg backward", nd, input_shape, kernel_size, stride, padding, ceil_mode,
-            count_include_pad, divisor_override)
-    result = _prepared.lean(kind, grad_output, None, out, num_threads)
-    if result is not None:
-        return result
+def _avg_pool_backward_nd(kind, grad_output, out, num_threads):
+    (_, nd, input_shape, kernel_size, stride, padding, ceil_mode, count_include_pad,
+     divisor_override) = kind
     arguments = args.avg_arguments(nd, kernel_size, stride, padding, ceil_mode,
                                    count_include_pad, divisor_override)
     return _avg_backward(grad_output, input_shape, nd, lambda spatial, channels: args.pool_plan(
@@ -337,25 +328,15 @@ def _avg_pool_backward_nd(nd, grad_output, input_shape, kernel_size, stride, pad
 
 # --- max pooling and unpooling ----------------------------------------------------------------
 
-def _max_pool_nd(nd, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices, out,
-                 num_threads):
-    kind = ("max", nd, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
-    result = _prepared.lean(kind, x, None, out, num_threads)
-    if result is not None:
-        return result
+def _max_pool_nd(kind, x, out, num_threads):
+    _, nd, kernel_size, stride, padding, dilation, ceil_mode, return_indices = kind
     arguments = args.max_arguments(nd, kernel_size, stride, padding, dilation, ceil_mode)
     return _max_forward(x, nd, lambda spatial, channels: args.pool_plan(
         spatial, *arguments, channels=channels), return_indices, out, num_threads, kind)
 
 
-def _max_pool_backward_nd(nd, grad_output, indices, input_shape, kernel_size, stride, padding,
-                          dilation, ceil_mode, out, num_threads):
-    # (into out=, the indices are checked before anything is written: the full path)
-    kind = None if out is not None else \
-        ("max backward", nd, input_shape, kernel_size, stride, padding, dilation, ceil_mode)
-    result = _prepared.lean(kind, grad_output, indices, None, num_threads)
-    if result is not None:
-        return result
+def _max_pool_backward_nd(kind, grad_output, indices, out, num_threads):
+    _, nd, input_shape, kernel_size, stride, padding, dilation, ceil_mode = kind
     arguments = args.max_arguments(nd, kernel_size, stride, padding, dilation, ceil_mode)
     return _max_backward(grad_output, indices, input_shape, nd, lambda spatial, channels:
                          args.pool_plan(spatial, *arguments, channels=channels), out,
@@ -386,38 +367,25 @@ def _max_unpool_nd(nd, x, indices, kernel_size, stride, padding, output_size, ou
 
 # --- adaptive pooling -------------------------------------------------------------------------
 
-def _adaptive_avg_nd(nd, x, output_size, out, num_threads):
-    kind = ("adaptive avg", nd, output_size)
-    result = _prepared.lean(kind, x, None, out, num_threads)
-    if result is not None:
-        return result
+def _adaptive_avg_nd(kind, x, out, num_threads):
+    _, nd, output_size = kind
     return _avg_forward(x, nd, _adaptive_plan(output_size), out, num_threads, kind)
 
 
-def _adaptive_avg_backward_nd(nd, grad_output, input_shape, out, num_threads):
-    kind = ("adaptive avg backward", nd, input_shape)
-    result = _prepared.lean(kind, grad_output, None, out, num_threads)
-    if result is not None:
-        return result
+def _adaptive_avg_backward_nd(kind, grad_output, out, num_threads):
+    _, nd, input_shape = kind
     return _avg_backward(grad_output, input_shape, nd, _adaptive_backward_plan(grad_output, nd),
                          out, num_threads, kind)
 
 
-def _adaptive_max_nd(nd, x, output_size, return_indices, out, num_threads):
-    kind = ("adaptive max", nd, output_size, return_indices)
-    result = _prepared.lean(kind, x, None, out, num_threads)
-    if result is not None:
-        return result
+def _adaptive_max_nd(kind, x, out, num_threads):
+    _, nd, output_size, return_indices = kind
     return _max_forward(x, nd, _adaptive_plan(output_size), return_indices, out, num_threads,
                         kind)
 
 
-def _adaptive_max_backward_nd(nd, grad_output, indices, input_shape, out, num_threads):
-    # (into out=, the indices are checked before anything is written: the full path)
-    kind = None if out is not None else ("adaptive max backward", nd, input_shape)
-    result = _prepared.lean(kind, grad_output, indices, None, num_threads)
-    if result is not None:
-        return result
+def _adaptive_max_backward_nd(kind, grad_output, indices, out, num_threads):
+    _, nd, input_shape = kind
     return _max_backward(grad_output, indices, input_shape, nd,
                          _adaptive_backward_plan(grad_output, nd), out, num_threads, kind)
 
@@ -437,31 +405,31 @@ def _adaptive_backward_plan(grad_output, nd):
 @documented(AVG)
 def avg_pool1d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                divisor_override=None, *, out=None, num_threads=None):
-    return _avg_pool_nd(1, x, kernel_size, stride, padding, ceil_mode, count_include_pad,
-                        divisor_override, out, num_threads)
+    kind = ("avg", 1, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+    return _prepared.lean(kind, x, None, out, num_threads, _avg_pool_nd)
 
 
 @documented(AVG_BACKWARD)
 def avg_pool1d_backward(grad_output, input_shape, kernel_size, stride=None, padding=0,
                         ceil_mode=False, count_include_pad=True, divisor_override=None, *,
                         out=None, num_threads=None):
-    return _avg_pool_backward_nd(1, grad_output, input_shape, kernel_size, stride, padding,
-                                 ceil_mode, count_include_pad, divisor_override, out,
-                                 num_threads)
+    kind = ("avg backward", 1, input_shape, kernel_size, stride, padding, ceil_mode,
+            count_include_pad, divisor_override)
+    return _prepared.lean(kind, grad_output, None, out, num_threads, _avg_pool_backward_nd)
 
 
 @documented(MAX)
 def max_pool1d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                return_indices=False, *, out=None, num_threads=None):
-    return _max_pool_nd(1, x, kernel_size, stride, padding, dilation, ceil_mode,
-                        return_indices, out, num_threads)
+    kind = ("max", 1, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+    return _prepared.lean(kind, x, None, out, num_threads, _max_pool_nd)
 
 
 @documented(MAX_BACKWARD)
 def max_pool1d_backward(grad_output, indices, input_shape, kernel_size, stride=None,
                         padding=0, dilation=1, ceil_mode=False, *, out=None, num_threads=None):
-    return _max_pool_backward_nd(1, grad_output, indices, input_shape, kernel_size, stride,
-                                 padding, dilation, ceil_mode, out, num_threads)
+    kind = ("max backward", 1, input_shape, kernel_size, stride, padding, dilation, ceil_mode)
+    return _prepared.lean(kind, grad_output, indices, out, num_threads, _max_pool_backward_nd)
 
 
 @documented(UNPOOL)
@@ -473,53 +441,57 @@ def max_unpool1d(x, indices, kernel_size, stride=None, padding=0, output_size=No
 
 @documented(ADAPTIVE_AVG)
 def adaptive_avg_pool1d(x, output_size, *, out=None, num_threads=None):
-    return _adaptive_avg_nd(1, x, output_size, out, num_threads)
+    kind = ("adaptive avg", 1, output_size)
+    return _prepared.lean(kind, x, None, out, num_threads, _adaptive_avg_nd)
 
 
 @documented(ADAPTIVE_AVG_BACKWARD)
 def adaptive_avg_pool1d_backward(grad_output, input_shape, *, out=None, num_threads=None):
-    return _adaptive_avg_backward_nd(1, grad_output, input_shape, out, num_threads)
+    kind = ("adaptive avg backward", 1, input_shape)
+    return _prepared.lean(kind, grad_output, None, out, num_threads, _adaptive_avg_backward_nd)
 
 
 @documented(ADAPTIVE_MAX)
 def adaptive_max_pool1d(x, output_size, return_indices=False, *, out=None, num_threads=None):
-    return _adaptive_max_nd(1, x, output_size, return_indices, out, num_threads)
+    kind = ("adaptive max", 1, output_size, return_indices)
+    return _prepared.lean(kind, x, None, out, num_threads, _adaptive_max_nd)
 
 
 @documented(ADAPTIVE_MAX_BACKWARD)
 def adaptive_max_pool1d_backward(grad_output, indices, input_shape, *, out=None,
                                   num_threads=None):
-    return _adaptive_max_backward_nd(1, grad_output, indices, input_shape, out, num_threads)
+    kind = ("adaptive max backward", 1, input_shape)
+    return _prepared.lean(kind, grad_output, indices, out, num_threads, _adaptive_max_backward_nd)
 
 
 @documented(AVG)
 def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                divisor_override=None, *, out=None, num_threads=None):
-    return _avg_pool_nd(2, x, kernel_size, stride, padding, ceil_mode, count_include_pad,
-                        divisor_override, out, num_threads)
+    kind = ("avg", 2, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+    return _prepared.lean(kind, x, None, out, num_threads, _avg_pool_nd)
 
 
 @documented(AVG_BACKWARD)
 def avg_pool2d_backward(grad_output, input_shape, kernel_size, stride=None, padding=0,
                         ceil_mode=False, count_include_pad=True, divisor_override=None, *,
                         out=None, num_threads=None):
-    return _avg_pool_backward_nd(2, grad_output, input_shape, kernel_size, stride, padding,
-                                 ceil_mode, count_include_pad, divisor_override, out,
-                                 num_threads)
+    kind = ("avg backward", 2, input_shape, kernel_size, stride, padding, ceil_mode,
+            count_include_pad, divisor_override)
+    return _prepared.lean(kind, grad_output, None, out, num_threads, _avg_pool_backward_nd)
 
 
 @documented(MAX)
 def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                return_indices=False, *, out=None, num_threads=None):
-    return _max_pool_nd(2, x, kernel_size, stride, padding, dilation, ceil_mode,
-                        return_indices, out, num_threads)
+    kind = ("max", 2, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+    return _prepared.lean(kind, x, None, out, num_threads, _max_pool_nd)
 
 
 @documented(MAX_BACKWARD)
 def max_pool2d_backward(grad_output, indices, input_shape, kernel_size, stride=None,
                         padding=0, dilation=1, ceil_mode=False, *, out=None, num_threads=None):
-    return _max_pool_backward_nd(2, grad_output, indices, input_shape, kernel_size, stride,
-                                 padding, dilation, ceil_mode, out, num_threads)
+    kind = ("max backward", 2, input_shape, kernel_size, stride, padding, dilation, ceil_mode)
+    return _prepared.lean(kind, grad_output, indices, out, num_threads, _max_pool_backward_nd)
 
 
 @documented(UNPOOL)
@@ -531,53 +503,57 @@ def max_unpool2d(x, indices, kernel_size, stride=None, padding=0, output_size=No
 
 @documented(ADAPTIVE_AVG)
 def adaptive_avg_pool2d(x, output_size, *, out=None, num_threads=None):
-    return _adaptive_avg_nd(2, x, output_size, out, num_threads)
+    kind = ("adaptive avg", 2, output_size)
+    return _prepared.lean(kind, x, None, out, num_threads, _adaptive_avg_nd)
 
 
 @documented(ADAPTIVE_AVG_BACKWARD)
 def adaptive_avg_pool2d_backward(grad_output, input_shape, *, out=None, num_threads=None):
-    return _adaptive_avg_backward_nd(2, grad_output, input_shape, out, num_threads)
+    kind = ("adaptive avg backward", 2, input_shape)
+    return _prepared.lean(kind, grad_output, None, out, num_threads, _adaptive_avg_backward_nd)
 
 
 @documented(ADAPTIVE_MAX)
 def adaptive_max_pool2d(x, output_size, return_indices=False, *, out=None, num_threads=None):
-    return _adaptive_max_nd(2, x, output_size, return_indices, out, num_threads)
+    kind = ("adaptive max", 2, output_size, return_indices)
+    return _prepared.lean(kind, x, None, out, num_threads, _adaptive_max_nd)
 
 
 @documented(ADAPTIVE_MAX_BACKWARD)
 def adaptive_max_pool2d_backward(grad_output, indices, input_shape, *, out=None,
                                   num_threads=None):
-    return _adaptive_max_backward_nd(2, grad_output, indices, input_shape, out, num_threads)
+    kind = ("adaptive max backward", 2, input_shape)
+    return _prepared.lean(kind, grad_output, indices, out, num_threads, _adaptive_max_backward_nd)
 
 
 @documented(AVG)
 def avg_pool3d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                divisor_override=None, *, out=None, num_threads=None):
-    return _avg_pool_nd(3, x, kernel_size, stride, padding, ceil_mode, count_include_pad,
-                        divisor_override, out, num_threads)
+    kind = ("avg", 3, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+    return _prepared.lean(kind, x, None, out, num_threads, _avg_pool_nd)
 
 
 @documented(AVG_BACKWARD)
 def avg_pool3d_backward(grad_output, input_shape, kernel_size, stride=None, padding=0,
                         ceil_mode=False, count_include_pad=True, divisor_override=None, *,
                         out=None, num_threads=None):
-    return _avg_pool_backward_nd(3, grad_output, input_shape, kernel_size, stride, padding,
-                                 ceil_mode, count_include_pad, divisor_override, out,
-                                 num_threads)
+    kind = ("avg backward", 3, input_shape, kernel_size, stride, padding, ceil_mode,
+            count_include_pad, divisor_override)
+    return _prepared.lean(kind, grad_output, None, out, num_threads, _avg_pool_backward_nd)
 
 
 @documented(MAX)
 def max_pool3d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                return_indices=False, *, out=None, num_threads=None):
-    return _max_pool_nd(3, x, kernel_size, stride, padding, dilation, ceil_mode,
-                        return_indices, out, num_threads)
+    kind = ("max", 3, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+    return _prepared.lean(kind, x, None, out, num_threads, _max_pool_nd)
 
 
 @documented(MAX_BACKWARD)
 def max_pool3d_backward(grad_output, indices, input_shape, kernel_size, stride=None,
                         padding=0, dilation=1, ceil_mode=False, *, out=None, num_threads=None):
-    return _max_pool_backward_nd(3, grad_output, indices, input_shape, kernel_size, stride,
-                                 padding, dilation, ceil_mode, out, num_threads)
+    kind = ("max backward", 3, input_shape, kernel_size, stride, padding, dilation, ceil_mode)
+    return _prepared.lean(kind, grad_output, indices, out, num_threads, _max_pool_backward_nd)
 
 
 @documented(UNPOOL)
@@ -589,20 +565,24 @@ def max_unpool3d(x, indices, kernel_size, stride=None, padding=0, output_size=No
 
 @documented(ADAPTIVE_AVG)
 def adaptive_avg_pool3d(x, output_size, *, out=None, num_threads=None):
-    return _adaptive_avg_nd(3, x, output_size, out, num_threads)
+    kind = ("adaptive avg", 3, output_size)
+    return _prepared.lean(kind, x, None, out, num_threads, _adaptive_avg_nd)
 
 
 @documented(ADAPTIVE_AVG_BACKWARD)
 def adaptive_avg_pool3d_backward(grad_output, input_shape, *, out=None, num_threads=None):
-    return _adaptive_avg_backward_nd(3, grad_output, input_shape, out, num_threads)
+    kind = ("adaptive avg backward", 3, input_shape)
+    return _prepared.lean(kind, grad_output, None, out, num_threads, _adaptive_avg_backward_nd)
 
 
 @documented(ADAPTIVE_MAX)
 def adaptive_max_pool3d(x, output_size, return_indices=False, *, out=None, num_threads=None):
-    return _adaptive_max_nd(3, x, output_size, return_indices, out, num_threads)
+    kind = ("adaptive max", 3, output_size, return_indices)
+    return _prepared.lean(kind, x, None, out, num_threads, _adaptive_max_nd)
 
 
 @documented(ADAPTIVE_MAX_BACKWARD)
 def adaptive_max_pool3d_backward(grad_output, indices, input_shape, *, out=None,
                                   num_threads=None):
-    return _adaptive_max_backward_nd(3, grad_output, indices, input_shape, out, num_threads)
+    kind = ("adaptive max backward", 3, input_shape)
+    return _prepared.lean(kind, grad_output, indices, out, num_threads, _adaptive_max_backward_nd)

@@ -167,6 +167,27 @@ def none_kept():
     _prepared.forget()
 
 
+@pytest.fixture
+def served(monkeypatch):
+    """Whether each public call made since was served by the lean path (True) or went on to
+    the full path (False)."""
+    record = []
+    lean = _prepared.lean
+
+    def spy(kind, a, b, out, num_threads, full):
+        went_on = []
+
+        def full_path(*arguments):
+            went_on.append(True)
+            return full(*arguments)
+        try:
+            return lean(kind, a, b, out, num_threads, full_path)
+        finally:
+            record.append(not went_on)
+    monkeypatch.setattr(_prepared, "lean", spy)
+    return record
+
+
 PREPARED_CALLS = [  # forward calls that a repeat serves from a prepared kernel call
     ("avg_pool2d", dict(kernel_size=2)),
     ("avg_pool2d", dict(kernel_size=3, stride=1, padding=1)),
@@ -220,42 +241,34 @@ def test_repeated_calls_take_the_lean_path_and_give_the_same_results(name, kwarg
 
 @pytest.mark.parametrize("name, kwargs", PREPARED_CALLS)
 @pytest.mark.usefixtures("none_kept")
-def test_repeated_calls_into_out_take_the_lean_path_and_check_out(name, kwargs):
+def test_repeated_calls_into_out_take_the_lean_path_and_check_out(name, kwargs, served):
     nd = int(name[-2])
     x = np.random.default_rng(7).standard_normal((2, 3) + (6, 7, 9)[3 - nd:])
     function = getattr(fastpool, name)
     expected = function(x, **kwargs)  # prepares the call
-    served = []  # whether each call was served by the lean path
-    lean = _prepared.lean
-
-    def spy(*a):
-        result = lean(*a)
-        served.append(result is not None)
-        return result
+    served.clear()
     out = np.full_like(expected, np.nan)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(_prepared, "lean", spy)
-        for threads in (None, 2):
-            assert function(x, **kwargs, out=out, num_threads=threads) is out
-            np.testing.assert_array_equal(out, expected)
-        assert served == [True, True]
-        # an out that is not exactly the array the call writes is refused as on the full path
-        bad = [(np.empty(expected.shape[:-1] + (expected.shape[-1] + 1,)), ValueError, "shape"),
-               (expected.astype(np.float32), TypeError, "dtype"),
-               (np.asfortranarray(np.empty_like(expected)), ValueError, "C-contiguous"),
-               (np.empty_like(expected).tolist(), TypeError, "ndarray")]
-        read_only = np.empty_like(expected)
-        read_only.flags.writeable = False
-        bad.append((read_only, ValueError, "read-only"))
-        shared = np.empty(x.size + expected.size)  # an input and an out sharing an element
-        y = shared[:x.size].reshape(x.shape)
-        y[...] = x
-        bad.append((shared[x.size - 1:][:expected.size].reshape(expected.shape), ValueError,
-                    "overlaps"))
-        for wrong, error, message in bad:
-            with pytest.raises(error, match=message):
-                function(y, **kwargs, out=wrong)
-        assert served.count(True) == 2
+    for threads in (None, 2):
+        assert function(x, **kwargs, out=out, num_threads=threads) is out
+        np.testing.assert_array_equal(out, expected)
+    assert served == [True, True]
+    # an out that is not exactly the array the call writes is refused as on the full path
+    bad = [(np.empty(expected.shape[:-1] + (expected.shape[-1] + 1,)), ValueError, "shape"),
+           (expected.astype(np.float32), TypeError, "dtype"),
+           (np.asfortranarray(np.empty_like(expected)), ValueError, "C-contiguous"),
+           (np.empty_like(expected).tolist(), TypeError, "ndarray")]
+    read_only = np.empty_like(expected)
+    read_only.flags.writeable = False
+    bad.append((read_only, ValueError, "read-only"))
+    shared = np.empty(x.size + expected.size)  # an input and an out sharing an element
+    y = shared[:x.size].reshape(x.shape)
+    y[...] = x
+    bad.append((shared[x.size - 1:][:expected.size].reshape(expected.shape), ValueError,
+                "overlaps"))
+    for wrong, error, message in bad:
+        with pytest.raises(error, match=message):
+            function(y, **kwargs, out=wrong)
+    assert served.count(True) == 2
 
 
 @pytest.mark.parametrize("shape", [
@@ -264,11 +277,7 @@ def test_repeated_calls_into_out_take_the_lean_path_and_check_out(name, kwargs):
     (4, 8, 280, 280),  # an output from the output cache
 ])
 @pytest.mark.usefixtures("none_kept")
-def test_lean_path_takes_any_plain_array_and_makes_new_arrays(shape, monkeypatch):
-    served = []  # whether each call was served by the lean path
-    lean = _prepared.lean
-    monkeypatch.setattr(_prepared, "lean",
-                        lambda *a: served.append(lean(*a) is not None) or lean(*a))
+def test_lean_path_takes_any_plain_array_and_makes_new_arrays(shape, served):
     rng = np.random.default_rng(3)
     # read-only, and not aligned to its element size (both kept by the kernel's view of it)
     buffer = np.empty(math.prod(shape) * 4 + 1, np.uint8)
@@ -296,13 +305,9 @@ def test_lean_path_takes_any_plain_array_and_makes_new_arrays(shape, monkeypatch
 
 
 @pytest.mark.usefixtures("none_kept")
-def test_a_kept_call_serves_only_its_own_signature(monkeypatch):
+def test_a_kept_call_serves_only_its_own_signature(served):
     """Kept calls are found by a hash of their signature; one found under another's hash (two
     signatures whose hashes collide) is not served."""
-    served = []  # whether each call was served by the lean path
-    lean = _prepared.lean
-    monkeypatch.setattr(_prepared, "lean",
-                        lambda *a: served.append(lean(*a) is not None) or lean(*a))
     x = np.random.default_rng(5).standard_normal((2, 3, 8, 8))
     # signatures that differ in dtype, shape, strides (of a unit dimension) or arguments
     unit = np.zeros((2, 1, 8, 8))[:, ::1]
@@ -339,16 +344,12 @@ KEPT_GRADIENTS = [  # backward calls (and forward with indices) that repeats ser
 @pytest.mark.parametrize("name, kwargs", KEPT_GRADIENTS)
 @pytest.mark.usefixtures("none_kept")
 def test_repeated_backward_and_index_calls_take_the_lean_path_and_give_the_same_results(
-        name, kwargs, monkeypatch):
+        name, kwargs, served):
     nd = int(name[-2])
     shape = (2, 3) + (6, 7, 9)[3 - nd:]
     forward = getattr(fastpool, name)
     backward, expected = (getattr(fastpool, name + "_backward"),
                           getattr(reference, name + "_backward"))
-    served = []  # whether each call was served by the lean path
-    lean = _prepared.lean
-    monkeypatch.setattr(_prepared, "lean",
-                        lambda *a: served.append(lean(*a) is not None) or lean(*a))
     index_kinds = [True, "compact"] if "max" in name else [None]
     for seed in range(3):  # the first call of each kind prepares, the others reuse it
         if seed == 1:
@@ -391,16 +392,12 @@ def test_repeated_backward_and_index_calls_take_the_lean_path_and_give_the_same_
 ])
 @pytest.mark.usefixtures("none_kept")
 def test_repeated_adaptive_calls_take_the_lean_path_and_give_the_same_results(
-        name, output_size, monkeypatch):
+        name, output_size, served):
     nd = int(name[-2])
     shape = (2, 3) + (7, 9)[2 - nd:]
     forward, expected = getattr(fastpool, name), getattr(reference, name)
     backward = getattr(fastpool, name + "_backward")
     expected_backward = getattr(reference, name + "_backward")
-    served = []  # whether each call was served by the lean path
-    lean = _prepared.lean
-    monkeypatch.setattr(_prepared, "lean",
-                        lambda *a: served.append(lean(*a) is not None) or lean(*a))
     for seed in range(3):  # the first call of each kind prepares, the others reuse it
         if seed == 1:
             served.clear()
