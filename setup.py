@@ -99,7 +99,9 @@ def compile_key(compiler, ext):
                         ext.extra_link_args, compiler.compiler_type,
                         getattr(compiler, "compiler_so", None),
                         getattr(compiler, "linker_so", None), sys.version,
-                        ext.include_dirs, ext.include_dirs and numpy.__version__,
+                        # (NumPy's headers, the only include directory, by version: pip's
+                        # build environment is a new temporary directory each time)
+                        numpy.__version__ if ext.include_dirs else None,
                         sysconfig.get_config_var("EXT_SUFFIX"))).encode())
     return digest.hexdigest()
 
