@@ -15,8 +15,8 @@ ints, each where that parameter takes it): two such values that compare equal no
 alike, where 2.0 == 2 or True == 1 would not. Anything else takes the full path, always.
 
 This module is compiled for its speed alone (the lean path's steps cost ~0.1 us each in
-Python), and makes a repeat's arrays and the kernel's views of them with NumPy's C API; it
-holds no kernel and validates nothing. Threads: a Call is complete before it is
+Python): it makes a repeat's arrays with NumPy's C API and hands the kernel ``View`` buffers
+of them; it holds no kernel and validates nothing. Threads: a Call is complete before it is
 kept (one dict store) and read-only after, but for its arguments per thread count, each made
 whole and then stored (one dict store; two threads may both make the same); calls from many
 threads share it, each with its own arrays and scratch (kept scratch rows are thread-local).
