@@ -107,6 +107,7 @@ cdef enum:
 cdef class View
 
 
+@cython.final
 cdef class Layout:
     """The shape and dtype of an array that a kept call takes or makes, and the shape of the
     view of it that the kernel takes (C order both). New arrays are made with NumPy's C API
@@ -158,7 +159,7 @@ cdef class Layout:
         return PyArray_NewFromDescr(_ndarray, self.dtype, self.nd, self.dims, NULL, NULL, 0,
                                     None)
 
-    cdef View view(self, cnp.ndarray array):
+    cpdef View view(self, cnp.ndarray array):
         """The kernel's view of ``array`` (C-contiguous, of this shape and dtype)."""
         cdef View view = View.__new__(View)
         view.array, view.layout = array, self
@@ -166,6 +167,7 @@ cdef class Layout:
         return view
 
 
+@cython.final
 @cython.freelist(8)
 cdef class View:
     """An array's memory as a buffer of its ``Layout``'s view shape: what the kernel's typed

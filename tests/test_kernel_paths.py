@@ -330,6 +330,27 @@ def test_a_kept_call_serves_only_its_own_signature(served):
     assert served == [False] * len(calls)
 
 
+@pytest.mark.usefixtures("none_kept")
+def test_a_kept_calls_views_export_the_arrays_memory_in_the_kernels_shape():
+    x = np.arange(2 * 3 * 4 * 6, dtype=np.float32).reshape(2, 3, 4, 6)
+    fastpool.max_pool2d(x, 2)
+    (call,) = _prepared._KEPT.values()
+    layout = call.given[0]
+    read_only = x.copy()
+    read_only.flags.writeable = False
+    for array in (x, read_only):
+        view = memoryview(layout.view(array))
+        assert view.shape == (6, 1, 4, 6) and view.format == memoryview(x).format
+        assert view.c_contiguous and view.readonly == (array is read_only)
+        as_array = np.asarray(view)
+        assert np.shares_memory(as_array, array)
+        np.testing.assert_array_equal(as_array, array.reshape(6, 1, 4, 6))
+    ctypes = pytest.importorskip("ctypes")
+    (ctypes.c_char * x.nbytes).from_buffer(layout.view(x))  # (asks for a writable buffer)
+    with pytest.raises((BufferError, TypeError), match="read-only|not writable"):
+        (ctypes.c_char * x.nbytes).from_buffer(layout.view(read_only))
+
+
 KEPT_GRADIENTS = [  # backward calls (and forward with indices) that repeats serve lean
     ("avg_pool2d", dict(kernel_size=2)),  # (disjoint windows)
     ("avg_pool2d", dict(kernel_size=3, stride=1, padding=1)),  # (a plane at a time)
