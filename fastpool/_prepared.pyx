@@ -50,6 +50,7 @@ cdef Py_ssize_t _KEPT_ROW = 4096  # (elements: the scratch a kept call may hold 
 KEPT_CALLS = 512  # the most calls kept: one more drops them all, and keeping starts afresh
 
 
+@cython.final
 cdef class Scratch:
     """Stands for a scratch row of ``width`` elements of ``dtype`` per thread (made for each
     call, as concurrent calls cannot share them), set to ``fill`` where it is not None. Each
@@ -70,7 +71,7 @@ cdef class Scratch:
         self.row = width if shared else -(-width // per_line) * per_line + per_line
         self.kept = threading.local() if fill is None and self.row <= _KEPT_ROW else None
 
-    def make(self, int threads):
+    cpdef make(self, int threads):
         cdef tuple shape = (self.row,)
         if not self.shared:
             shape = (threads, self.row)
@@ -198,6 +199,7 @@ cdef class View:
         buffer.internal = NULL
 
 
+@cython.final
 cdef class Call:
     """One kernel call, prepared: kernel ``name`` of ``module``, compiled for the arrays'
     ``dtypes``, and its arguments after the arrays (less the thread count), where ``BAND`` and
@@ -237,7 +239,7 @@ cdef class Call:
             self.resolved[threads] = arguments
         return arguments
 
-    def run(self, views, num_threads):
+    cpdef run(self, views, num_threads):
         """What the kernel returns, run on ``views`` (its arrays, in its order)."""
         cdef int threads
         if num_threads is None and self.work < _SERIAL_WORK_LIMIT:
