@@ -391,10 +391,9 @@ cdef object signature(tuple kind, a, b):
     """The key that a call's signature is kept under: a hash of ``kind`` (its name, nd and the
     caller's arguments) and of the shapes, strides and dtypes of the caller's arrays ``a``
     (and ``b``, or None), made without a tuple of them (~0.2 us); None where they do not make
-    a signature (or ``kind`` is None: the call is not to be kept). Two signatures with one
-    key replace each other, and a kept call serves only the signature it ``fits``."""
-    if (kind is None or type(a) is not _ndarray or b is not None and type(b) is not _ndarray
-            or not signs(kind)):
+    a signature. Two signatures with one key replace each other, and a kept call serves only
+    the signature it ``fits``."""
+    if type(a) is not _ndarray or b is not None and type(b) is not _ndarray or not signs(kind):
         return None
     cdef size_t digest = layout_digest(<size_t>hash(kind), a)
     if b is not None:
