@@ -159,6 +159,39 @@ def test_runs_of_alike_rows_give_the_row_by_row_bits(name, shape, kwargs, thread
     np.testing.assert_array_equal(runs, getattr(reference, name)(x, **kwargs))
 
 
+PAIR_MAXIMA = [  # 2x2 windows at stride 2 along W, which _pair_max_simd takes a vector at a time
+    ((2, 3, 16, 16), dict(kernel_size=2)),  # rows of whole vectors
+    ((1, 2, 10, 58), dict(kernel_size=2)),  # 29 outputs: the last vector overlaps
+    ((1, 2, 9, 31), dict(kernel_size=2, padding=1, ceil_mode=True)),  # edges, odd widths
+    ((2, 1, 12, 40), dict(kernel_size=2, stride=2, dilation=(2, 1))),  # rows apart
+    ((1, 2, 8, 6), dict(kernel_size=2)),  # 3 outputs: shorter than a vector
+]
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape, kwargs", PAIR_MAXIMA)
+def test_vector_pair_maxima_keep_the_scans_bits(shape, kwargs, dtype, threads):
+    """Signed zeros tie everywhere (a window's -0.0 and 0.0 in both orders: row-major order
+    and any other pick differently), without NaN (taken a vector at a time) and with NaN
+    payloads (which send those rows back to the folds): the reference's bits."""
+    rng = np.random.default_rng(3)
+    x = rng.choice(np.array([-0.0, 0.0, -1.0], dtype), shape)
+    bits = np.uint32 if dtype == np.float32 else np.uint64
+    for nans in (0, 3):
+        flat = x.reshape(-1)
+        places = rng.choice(flat.size, size=nans, replace=False)
+        flat[places] = (np.arange(1, nans + 1, dtype=bits)
+                        | np.array(np.nan, dtype).view(bits)).view(dtype)
+        y = fastpool.max_pool2d(x, **kwargs, num_threads=threads)
+        np.testing.assert_array_equal(y.view(bits),
+                                      reference.max_pool2d(x, **kwargs).view(bits))
+    x3 = x.reshape(1, 1, -1, *shape[2:])  # 3-D windows of 2 x 1 x 2: taps planes apart
+    kwargs3 = dict(kernel_size=(2, 1, 2), stride=2)
+    np.testing.assert_array_equal(fastpool.max_pool3d(x3, **kwargs3).view(bits),
+                                  reference.max_pool3d(x3, **kwargs3).view(bits))
+
+
 @pytest.fixture
 def none_kept():
     """No call kept at the start: a test that counts lean calls must not meet the moment the
