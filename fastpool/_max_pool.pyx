@@ -21,7 +21,7 @@ Parallelism: forward is a prange over bands of one plane's output rows, so each 
 written by one thread. ``forward`` runs the interior of each row (windows wholly inside the
 input) over contiguous outputs, several taps per vectorised pass (``_tap_loops``), a run of
 rows alike in their windows per call (2x2 windows at stride 2, floats, no NaN: in explicit
-vector instructions, ``_pair_max_simd``); with indices, four taps a pass too, branch-free,
+vector instructions, ``_simd_max``); with indices, four taps a pass too, branch-free,
 each winner's flat position (a tap's position + o * stride for window o) or rank written
 with its value (measured, VGG's (32, 128, 56, 56) 2x2/2: 14.4 -> 6.0 ms, tap by tap into a
 scratch row of ranks before). Clipped edge windows are scanned one by one (channels-last,
@@ -29,16 +29,17 @@ without indices: folded as the others, a column's windows being alike across cha
 ``forward_by_rows``, for windows whose rows overlap, computes each input row's W-window
 maxima once into a per-thread cache and combines them down each output row; meeting rows in
 order and each row's taps in order, it picks the same winner as the row-major scan.
-``forward_plane`` (no indices, small 2-D planes, stride H 1) does the same a plane at a time,
-on a padded copy, each pass over the whole flattened plane. ``forward_down_across`` (no
-indices, 2-D, windows overlapping down the columns at a stride H above 1, as the ResNet
-stem's 3x3/2) folds each output row's window rows down the columns first, then across the
-result at stride W: the strided pass runs over output rows, not input rows, and the input is
-read where it lies (measured on the ResNet stem: 6.2-7.3 -> 3.5-3.6 ms on 2 threads, against
-the plane pass). Without indices, passes take NaN apart (see ``_tap_loops``) and the value is
-the row-major scan's, bit for bit; where the kernel copies or first reads its input (a row,
-a plane) it notes whether it holds NaN, and passes over taps that hold none skip that
-bookkeeping.
+``forward_plane`` (no indices, small 2-D planes, stride H 1) does the same a plane at a
+time, on a padded copy, each pass over the whole flattened plane (at stride 1, floats
+without NaN: in vector instructions, ``_simd_max``, the last pass into the output rows).
+``forward_down_across`` (no indices, 2-D, windows overlapping down the columns at a stride H
+above 1, as the ResNet stem's 3x3/2) folds each output row's window rows down the columns
+first, then across the result at stride W: the strided pass runs over output rows, not input
+rows, and the input is read where it lies (measured on the ResNet stem: 6.2-7.3 -> 3.5-3.6
+ms on 2 threads, against the plane pass). Without indices, passes take NaN apart (see
+``_tap_loops``) and the value is the row-major scan's, bit for bit; where the kernel copies
+or first reads its input (a row, a plane) it notes whether it holds NaN, and passes over
+taps that hold none skip that bookkeeping.
 Backward is a scatter split into tasks that each own a band of input rows of one plane: a task
 walks, in row-major order, the outputs whose windows can reach the band and adds each gradient
 to its winner when the winner lies in the band, zeroing the band's rows as the walk first
@@ -65,6 +66,7 @@ from fastpool._kernel_common cimport (Band, WindowRow, alike_rows, band_of, next
                                       real, window_row, zero_around)
 from fastpool._tap_loops cimport (MAX, MAX_OF_NUMBERS, Fold, copy_plane, fill_planes,
                                   fold_pass, fold_rows, fold_window, holds_nan, pad_row)
+from fastpool._simd_max cimport fastpool_plane_max_double, fastpool_plane_max_float
 
 ctypedef fused recorded_index:  # what forward writes
     int64_t
@@ -381,8 +383,21 @@ cdef void forward_one_plane(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] o
     cdef Py_ssize_t out_h = out.shape[2], out_w = out.shape[3], span = pitch // sw
     cdef Py_ssize_t rows = out_h + (kernel_h - 1) * dh  # padded rows used
     cdef Py_ssize_t oh, ow
+    cdef const pooled* ahead = &x[plane + 1, 0, 0, 0] if plane + 1 < x.shape[0] else NULL
+    # (stride 1, floats without NaN: the same passes in vector instructions, ``_simd_max``;
+    # measured on SPPF's 5x5/1, (32, 256, 20, 20): one thread 7.4 -> 4.7 ms, two 5.3 -> 2.1)
+    if pooled is float:
+        if sw == 1 and fastpool_plane_max_float(
+                &out[plane, 0, 0, 0], &x[plane, 0, 0, 0], ahead, x.shape[2], x.shape[3], out_h,
+                out_w, kernel_h, kernel_w, dh, dw, top, left, pitch, source, across):
+            return
+    elif pooled is double:
+        if sw == 1 and fastpool_plane_max_double(
+                &out[plane, 0, 0, 0], &x[plane, 0, 0, 0], ahead, x.shape[2], x.shape[3], out_h,
+                out_w, kernel_h, kernel_w, dh, dw, top, left, pitch, source, across):
+            return
     cdef Fold fold = MAX if copy_plane(source, &x[plane, 0, 0, 0], x.shape[2], x.shape[3], top,
-                                       left, pitch, plane + 1 < x.shape[0]) else MAX_OF_NUMBERS
+                                       left, pitch, ahead != NULL) else MAX_OF_NUMBERS
     fold_window(across, source, fold, 0, (rows - 1) * span + out_w, sw, 1, 1, kernel_w, 0, 0,
                 dw, True, lowest)
     # one pass down the whole flattened plane, then the out_w valid columns of each row copied

@@ -159,7 +159,7 @@ def test_runs_of_alike_rows_give_the_row_by_row_bits(name, shape, kwargs, thread
     np.testing.assert_array_equal(runs, getattr(reference, name)(x, **kwargs))
 
 
-PAIR_MAXIMA = [  # 2x2 windows at stride 2 along W, which _pair_max_simd takes a vector at a time
+PAIR_MAXIMA = [  # 2x2 windows at stride 2 along W, which _simd_max takes a vector at a time
     ((2, 3, 16, 16), dict(kernel_size=2)),  # rows of whole vectors
     ((1, 2, 10, 58), dict(kernel_size=2)),  # 29 outputs: the last vector overlaps
     ((1, 2, 9, 31), dict(kernel_size=2, padding=1, ceil_mode=True)),  # edges, odd widths
@@ -190,6 +190,41 @@ def test_vector_pair_maxima_keep_the_scans_bits(shape, kwargs, dtype, threads):
     kwargs3 = dict(kernel_size=(2, 1, 2), stride=2)
     np.testing.assert_array_equal(fastpool.max_pool3d(x3, **kwargs3).view(bits),
                                   reference.max_pool3d(x3, **kwargs3).view(bits))
+
+
+PLANE_MAXIMA = [  # stride-1 max windows on small planes, which _simd_max takes a row at a time
+    ((2, 3, 20, 20), dict(kernel_size=5, stride=1, padding=2)),  # SPPF's
+    ((1, 2, 9, 13), dict(kernel_size=(3, 2), stride=1, dilation=(2, 3), padding=1,
+                         ceil_mode=True)),
+    ((2, 2, 7, 31), dict(kernel_size=(1, 4), stride=1, padding=(0, 2))),  # a row each
+    ((1, 3, 12, 9), dict(kernel_size=(6, 3), stride=1, dilation=(2, 1), padding=(5, 1))),
+    ((1, 2, 6, 5), dict(kernel_size=3, stride=1, padding=1)),  # rows shorter than a vector
+]
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape, kwargs", PLANE_MAXIMA)
+def test_vector_plane_maxima_keep_the_scans_bits(shape, kwargs, dtype, threads):
+    """Signed zeros tie everywhere, planes without NaN (taken in vector instructions) and the
+    first with NaN payloads (pooled by the folds), in one call: the reference's bits; and
+    max_pool1d's stride-1 windows (its planes are single rows)."""
+    assert _arguments.pool_plan(shape[2:], *[(v, v) if isinstance(v, int) else v for v in (
+        kwargs["kernel_size"], 1, kwargs.get("padding", 0), kwargs.get("dilation", 1))],
+        kwargs.get("ceil_mode", False)).plane_pass is not None
+    rng = np.random.default_rng(4)
+    x = rng.choice(np.array([-0.0, 0.0, -1.0, 2.0], dtype), shape)
+    bits = np.uint32 if dtype == np.float32 else np.uint64
+    x[0, 0, 1, 2], x[0, 0, -1, 0] = (np.array(np.nan, dtype).view(bits)
+                                     | np.array([1, 2], bits)).view(dtype)
+    y = fastpool.max_pool2d(x, **kwargs, num_threads=threads)
+    np.testing.assert_array_equal(y.view(bits), reference.max_pool2d(x, **kwargs).view(bits))
+    planes = y.reshape(-1, *y.shape[2:])
+    assert np.isnan(planes[0]).any() and not np.isnan(planes[1:]).any()  # (both kinds met)
+    x1 = x.reshape(shape[0], -1, shape[3])
+    np.testing.assert_array_equal(
+        fastpool.max_pool1d(x1, 5, stride=1, padding=2, num_threads=threads).view(bits),
+        reference.max_pool1d(x1, 5, stride=1, padding=2).view(bits))
 
 
 @pytest.fixture
