@@ -21,7 +21,7 @@ Parallelism: forward is a prange over bands of one plane's output rows, so each 
 written by one thread. ``forward`` runs the interior of each row (windows wholly inside the
 input) over contiguous outputs, several taps per vectorised pass (``_tap_loops``), a run of
 rows alike in their windows per call (2x2 windows at stride 2, floats, no NaN: in explicit
-vector instructions, ``_simd_max``); with indices, four taps a pass too, branch-free,
+vector instructions, ``_simd_passes``); with indices, four taps a pass too, branch-free,
 each winner's flat position (a tap's position + o * stride for window o) or rank written
 with its value (measured, VGG's (32, 128, 56, 56) 2x2/2: 14.4 -> 6.0 ms, tap by tap into a
 scratch row of ranks before). Clipped edge windows are scanned one by one (channels-last,
@@ -31,7 +31,7 @@ maxima once into a per-thread cache and combines them down each output row; meet
 order and each row's taps in order, it picks the same winner as the row-major scan.
 ``forward_plane`` (no indices, small 2-D planes, stride H 1) does the same a plane at a
 time, on a padded copy, each pass over the whole flattened plane (at stride 1, floats
-without NaN: in vector instructions, ``_simd_max``, the last pass into the output rows).
+without NaN: in vector instructions, ``_simd_passes``, the last pass into the output rows).
 ``forward_down_across`` (no indices, 2-D, windows overlapping down the columns at a stride H
 above 1, as the ResNet stem's 3x3/2) folds each output row's window rows down the columns
 first, then across the result at stride W: the strided pass runs over output rows, not input
@@ -66,7 +66,7 @@ from fastpool._kernel_common cimport (Band, WindowRow, alike_rows, band_of, next
                                       real, window_row, zero_around)
 from fastpool._tap_loops cimport (MAX, MAX_OF_NUMBERS, Fold, copy_plane, fill_planes,
                                   fold_pass, fold_rows, fold_window, holds_nan, pad_row)
-from fastpool._simd_max cimport fastpool_plane_max_double, fastpool_plane_max_float
+from fastpool._simd_passes cimport fastpool_plane_max_double, fastpool_plane_max_float
 
 ctypedef fused recorded_index:  # what forward writes
     int64_t
@@ -384,17 +384,17 @@ cdef void forward_one_plane(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] o
     cdef Py_ssize_t rows = out_h + (kernel_h - 1) * dh  # padded rows used
     cdef Py_ssize_t oh, ow
     cdef const pooled* ahead = &x[plane + 1, 0, 0, 0] if plane + 1 < x.shape[0] else NULL
-    # (stride 1, floats without NaN: the same passes in vector instructions, ``_simd_max``;
+    # (stride 1, floats without NaN: the same passes in vector instructions, ``_simd_passes``;
     # measured on SPPF's 5x5/1, (32, 256, 20, 20): one thread 7.4 -> 4.7 ms, two 5.3 -> 2.1)
     if pooled is float:
         if sw == 1 and fastpool_plane_max_float(
                 &out[plane, 0, 0, 0], &x[plane, 0, 0, 0], ahead, x.shape[2], x.shape[3], out_h,
-                out_w, kernel_h, kernel_w, dh, dw, top, left, pitch, source, across):
+                out_w, kernel_h, kernel_w, dh, dw, top, left, pitch, lowest, source, across):
             return
     elif pooled is double:
         if sw == 1 and fastpool_plane_max_double(
                 &out[plane, 0, 0, 0], &x[plane, 0, 0, 0], ahead, x.shape[2], x.shape[3], out_h,
-                out_w, kernel_h, kernel_w, dh, dw, top, left, pitch, source, across):
+                out_w, kernel_h, kernel_w, dh, dw, top, left, pitch, lowest, source, across):
             return
     cdef Fold fold = MAX if copy_plane(source, &x[plane, 0, 0, 0], x.shape[2], x.shape[3], top,
                                        left, pitch, ahead != NULL) else MAX_OF_NUMBERS

@@ -24,7 +24,7 @@
 # max cases too (README, Speed).
 
 from fastpool._kernel_common cimport pooled, prefetch
-from fastpool._simd_max cimport fastpool_pair_max_double, fastpool_pair_max_float
+from fastpool._simd_passes cimport fastpool_pair_max_double, fastpool_pair_max_float
 
 
 cdef enum Fold:
@@ -196,7 +196,7 @@ cdef inline void fold_rows(pooled* result, const pooled* origin, Fold fold, Py_s
     cdef bint fresh
     if stride == 2 and step_w == 1 and tw == 2 and td * th == 2:
         # (floating-point maxima in explicit vector instructions where they give the scan's
-        # bits: ``_simd_max``)
+        # bits: ``_simd_passes``)
         if pooled is float and fold != SUM:
             if fastpool_pair_max_float(result, origin, low, high, rows, result_pitch,
                                        origin_pitch, step_d if td == 2 else step_h):

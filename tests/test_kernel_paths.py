@@ -159,7 +159,7 @@ def test_runs_of_alike_rows_give_the_row_by_row_bits(name, shape, kwargs, thread
     np.testing.assert_array_equal(runs, getattr(reference, name)(x, **kwargs))
 
 
-PAIR_MAXIMA = [  # 2x2 windows at stride 2 along W, which _simd_max takes a vector at a time
+PAIR_MAXIMA = [  # 2x2 windows at stride 2 along W, which _simd_passes takes a vector at a time
     ((2, 3, 16, 16), dict(kernel_size=2)),  # rows of whole vectors
     ((1, 2, 10, 58), dict(kernel_size=2)),  # 29 outputs: the last vector overlaps
     ((1, 2, 9, 31), dict(kernel_size=2, padding=1, ceil_mode=True)),  # edges, odd widths
@@ -192,7 +192,7 @@ def test_vector_pair_maxima_keep_the_scans_bits(shape, kwargs, dtype, threads):
                                   reference.max_pool3d(x3, **kwargs3).view(bits))
 
 
-PLANE_MAXIMA = [  # stride-1 max windows on small planes, which _simd_max takes a row at a time
+PLANE_MAXIMA = [  # stride-1 max windows on small planes, which _simd_passes takes a row at a time
     ((2, 3, 20, 20), dict(kernel_size=5, stride=1, padding=2)),  # SPPF's
     ((1, 2, 9, 13), dict(kernel_size=(3, 2), stride=1, dilation=(2, 3), padding=1,
                          ceil_mode=True)),
@@ -225,6 +225,24 @@ def test_vector_plane_maxima_keep_the_scans_bits(shape, kwargs, dtype, threads):
     np.testing.assert_array_equal(
         fastpool.max_pool1d(x1, 5, stride=1, padding=2, num_threads=threads).view(bits),
         reference.max_pool1d(x1, 5, stride=1, padding=2).view(bits))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name, kwargs", [c for c in STRIDE_ONE if c[0].startswith("avg")])
+def test_vector_plane_sums_keep_the_row_kernels_bits(name, kwargs, dtype):
+    """Stride-1 averages of small planes, which _simd_passes sums in vector instructions, on
+    values whose sums round differently in any other order: the channels-last (row) kernels'
+    bits, rows of whole vectors and of a last vector overlapping the one before."""
+    nd = int(name[-2])
+    for width in (16, 28):
+        x = np.random.default_rng(width).standard_normal((2, 3) + (12, width)[2 - nd:])
+        x = x.astype(dtype)
+        axis = x.ndim - nd - 1
+        channels_last = np.moveaxis(np.ascontiguousarray(np.moveaxis(x, axis, -1)), -1, axis)
+        function = getattr(fastpool, name)
+        np.testing.assert_array_equal(
+            function(x, **kwargs).view(np.uint8),
+            np.ascontiguousarray(function(channels_last, **kwargs)).view(np.uint8))
 
 
 @pytest.fixture

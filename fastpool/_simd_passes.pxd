@@ -1,0 +1,333 @@
+# Pooling passes in explicit SSE2 / AVX2 vector instructions (float32 and float64): a small C
+# helper for the window shapes where GCC's own vectorisation of the folds (``_tap_loops``)
+# leaves most of the time on the table.
+# - ``fastpool_pair_max_*``: 2x2 max windows at stride 2 (VGG's, and most networks' max
+#   pool). GCC splits the taps' even and odd lanes with twice the shuffles and notes NaN taps
+#   lane by lane. Measured on (8, 16, 32, 32), one thread: 270 -> 50 ns a plane (a C loop on
+#   its own). Each vector of outputs takes two vectors of taps from each row and splits them
+#   into even and odd lanes, a shuffle each (AVX2 shuffles within 128-bit halves, so float32
+#   maxima come out as the pairs of outputs (0 1) (4 5) (2 3) (6 7): one 64-bit permute puts
+#   them back).
+# - ``fastpool_plane_max_*`` and ``fastpool_plane_average_*``: stride-1 windows on small
+#   planes (SPPF's 5x5/1 max, Inception's 3x3/1 average), which ``forward_plane`` otherwise
+#   folds over a padded copy of the whole plane in loops whose short rows end in scalar
+#   tails, then copies out (max) or divides row by row (average). Here every pass runs in
+#   whole vectors, four chains side by side (each max or sum waits on the one before it),
+#   and the last pass writes the output rows directly.
+#
+# Order: a max's taps meet as a row-major scan meets them, (v > m) ? v : m, which is what
+# MAXPS(v, m) computes (the plane's rows' maxima meet in row order the same way): so ties
+# keep the first maximum, bit for bit (-0.0 and 0.0 too). A NaN tap would win in the scan but
+# never in MAXPS: the max helpers note whether any tap is NaN and then return 0 (the plane
+# helper before it writes any output), and the caller folds those rows or that plane tap by
+# tap instead. A sum adds its taps from 0 in row-major order, as every average kernel does,
+# and divides by the window's divisor (a power of two's division has the bits of the product
+# with its inverse, which the other kernels use). The helpers return 0 too where they have no
+# vector instructions (not x86-64) or rows shorter than a vector.
+#
+# A row's last vector may overlap the one before it: it writes the same values again (no
+# output is read back). The functions are kept out of line: inlined, they would grow the
+# kernels that call them, which sit at GCC's inlining limits (``_tap_loops``).
+
+cdef extern from *:
+    """
+    #if defined(__AVX2__)
+    #include <immintrin.h>
+    #define FASTPOOL_SIMD_F32 __m256
+    #define FASTPOOL_SIMD_F64 __m256d
+    #define FASTPOOL_SIMD_LOAD_F32 _mm256_loadu_ps
+    #define FASTPOOL_SIMD_LOAD_F64 _mm256_loadu_pd
+    #define FASTPOOL_SIMD_STORE_F32 _mm256_storeu_ps
+    #define FASTPOOL_SIMD_STORE_F64 _mm256_storeu_pd
+    #define FASTPOOL_SIMD_MAX_F32 _mm256_max_ps
+    #define FASTPOOL_SIMD_MAX_F64 _mm256_max_pd
+    #define FASTPOOL_SIMD_OR_F32 _mm256_or_ps
+    #define FASTPOOL_SIMD_OR_F64 _mm256_or_pd
+    #define FASTPOOL_SIMD_ZERO_F32 _mm256_setzero_ps
+    #define FASTPOOL_SIMD_ZERO_F64 _mm256_setzero_pd
+    #define FASTPOOL_SIMD_UNORD_F32(x, y) _mm256_cmp_ps(x, y, _CMP_UNORD_Q)
+    #define FASTPOOL_SIMD_UNORD_F64(x, y) _mm256_cmp_pd(x, y, _CMP_UNORD_Q)
+    #define FASTPOOL_SIMD_ANY_F32 _mm256_movemask_ps
+    #define FASTPOOL_SIMD_ANY_F64 _mm256_movemask_pd
+    #define FASTPOOL_SIMD_EVEN_F32(x, y) _mm256_shuffle_ps(x, y, 0x88)
+    #define FASTPOOL_SIMD_ODD_F32(x, y) _mm256_shuffle_ps(x, y, 0xDD)
+    #define FASTPOOL_SIMD_EVEN_F64(x, y) _mm256_shuffle_pd(x, y, 0x0)
+    #define FASTPOOL_SIMD_ODD_F64(x, y) _mm256_shuffle_pd(x, y, 0xF)
+    #define FASTPOOL_SIMD_ORDER_F32(x) \
+        _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(x), 0xD8))
+    #define FASTPOOL_SIMD_ORDER_F64(x) _mm256_permute4x64_pd(x, 0xD8)
+    #define FASTPOOL_SIMD_ADD_F32 _mm256_add_ps
+    #define FASTPOOL_SIMD_ADD_F64 _mm256_add_pd
+    #define FASTPOOL_SIMD_DIV_F32 _mm256_div_ps
+    #define FASTPOOL_SIMD_DIV_F64 _mm256_div_pd
+    #define FASTPOOL_SIMD_SET_F32 _mm256_set1_ps
+    #define FASTPOOL_SIMD_SET_F64 _mm256_set1_pd
+    #define FASTPOOL_SIMD_BYTES 32
+    #elif defined(__SSE2__) || defined(_M_X64) || (defined(_M_IX86_FP) && _M_IX86_FP >= 2)
+    #include <emmintrin.h>
+    #define FASTPOOL_SIMD_F32 __m128
+    #define FASTPOOL_SIMD_F64 __m128d
+    #define FASTPOOL_SIMD_LOAD_F32 _mm_loadu_ps
+    #define FASTPOOL_SIMD_LOAD_F64 _mm_loadu_pd
+    #define FASTPOOL_SIMD_STORE_F32 _mm_storeu_ps
+    #define FASTPOOL_SIMD_STORE_F64 _mm_storeu_pd
+    #define FASTPOOL_SIMD_MAX_F32 _mm_max_ps
+    #define FASTPOOL_SIMD_MAX_F64 _mm_max_pd
+    #define FASTPOOL_SIMD_OR_F32 _mm_or_ps
+    #define FASTPOOL_SIMD_OR_F64 _mm_or_pd
+    #define FASTPOOL_SIMD_ZERO_F32 _mm_setzero_ps
+    #define FASTPOOL_SIMD_ZERO_F64 _mm_setzero_pd
+    #define FASTPOOL_SIMD_UNORD_F32 _mm_cmpunord_ps
+    #define FASTPOOL_SIMD_UNORD_F64 _mm_cmpunord_pd
+    #define FASTPOOL_SIMD_ANY_F32 _mm_movemask_ps
+    #define FASTPOOL_SIMD_ANY_F64 _mm_movemask_pd
+    #define FASTPOOL_SIMD_EVEN_F32(x, y) _mm_shuffle_ps(x, y, 0x88)
+    #define FASTPOOL_SIMD_ODD_F32(x, y) _mm_shuffle_ps(x, y, 0xDD)
+    #define FASTPOOL_SIMD_EVEN_F64(x, y) _mm_shuffle_pd(x, y, 0x0)
+    #define FASTPOOL_SIMD_ODD_F64(x, y) _mm_shuffle_pd(x, y, 0x3)
+    #define FASTPOOL_SIMD_ORDER_F32(x) (x)
+    #define FASTPOOL_SIMD_ORDER_F64(x) (x)
+    #define FASTPOOL_SIMD_ADD_F32 _mm_add_ps
+    #define FASTPOOL_SIMD_ADD_F64 _mm_add_pd
+    #define FASTPOOL_SIMD_DIV_F32 _mm_div_ps
+    #define FASTPOOL_SIMD_DIV_F64 _mm_div_pd
+    #define FASTPOOL_SIMD_SET_F32 _mm_set1_ps
+    #define FASTPOOL_SIMD_SET_F64 _mm_set1_pd
+    #define FASTPOOL_SIMD_BYTES 16
+    #endif
+
+    #ifdef FASTPOOL_SIMD_BYTES
+    #if defined(__GNUC__) || defined(__clang__)
+    #define FASTPOOL_SIMD_OUT_OF_LINE __attribute__((noinline, unused))
+    #elif defined(_MSC_VER)
+    #define FASTPOOL_SIMD_OUT_OF_LINE __declspec(noinline)
+    #else
+    #define FASTPOOL_SIMD_OUT_OF_LINE
+    #endif
+    /* a loop over the vectors [o, o + lanes) that cover [low, high) (high - low >= lanes):
+       the last one may overlap the one before it */
+    #define FASTPOOL_SIMD_EACH_VECTOR(o, low, high, lanes) \
+        for (o = low;; o += lanes) { \
+            o = o < high - lanes ? o : high - lanes;
+    #define FASTPOOL_SIMD_END_EACH(o, high, lanes) \
+            if (o == high - lanes) \
+                break; \
+        }
+    #define FASTPOOL_SIMD_PAIR_MAX(name, type, T) \
+    static FASTPOOL_SIMD_OUT_OF_LINE int name( \
+        type* result, const type* origin, Py_ssize_t low, Py_ssize_t high, Py_ssize_t rows, \
+        Py_ssize_t result_pitch, Py_ssize_t origin_pitch, Py_ssize_t second) \
+    { \
+        const Py_ssize_t lanes = FASTPOOL_SIMD_BYTES / sizeof(type); \
+        FASTPOOL_SIMD_##T unordered = FASTPOOL_SIMD_ZERO_##T(); \
+        Py_ssize_t r, o; \
+        if (high - low < lanes) \
+            return 0; \
+        for (r = 0; r < rows; r++) { \
+            const type* a = origin + r * origin_pitch; \
+            const type* b = a + second; \
+            type* m = result + r * result_pitch; \
+            FASTPOOL_SIMD_EACH_VECTOR(o, low, high, lanes) \
+                FASTPOOL_SIMD_##T a0 = FASTPOOL_SIMD_LOAD_##T(a + 2 * o); \
+                FASTPOOL_SIMD_##T a1 = FASTPOOL_SIMD_LOAD_##T(a + 2 * o + lanes); \
+                FASTPOOL_SIMD_##T b0 = FASTPOOL_SIMD_LOAD_##T(b + 2 * o); \
+                FASTPOOL_SIMD_##T b1 = FASTPOOL_SIMD_LOAD_##T(b + 2 * o + lanes); \
+                FASTPOOL_SIMD_##T top = FASTPOOL_SIMD_MAX_##T( \
+                    FASTPOOL_SIMD_ODD_##T(a0, a1), FASTPOOL_SIMD_EVEN_##T(a0, a1)); \
+                FASTPOOL_SIMD_##T bottom = FASTPOOL_SIMD_MAX_##T( \
+                    FASTPOOL_SIMD_ODD_##T(b0, b1), FASTPOOL_SIMD_EVEN_##T(b0, b1)); \
+                unordered = FASTPOOL_SIMD_OR_##T(unordered, FASTPOOL_SIMD_OR_##T( \
+                    FASTPOOL_SIMD_UNORD_##T(a0, a1), FASTPOOL_SIMD_UNORD_##T(b0, b1))); \
+                FASTPOOL_SIMD_STORE_##T(m + o, FASTPOOL_SIMD_ORDER_##T( \
+                    FASTPOOL_SIMD_MAX_##T(bottom, top))); \
+            FASTPOOL_SIMD_END_EACH(o, high, lanes) \
+        } \
+        return FASTPOOL_SIMD_ANY_##T(unordered) == 0; \
+    }
+    /* a running max takes a tap where it is greater; a sum adds it; a max is kept as it is,
+       a sum divided by its divisor, ``divisor``(o) */
+    #define FASTPOOL_SIMD_TAKE_MAX(T, m, v) FASTPOOL_SIMD_MAX_##T(v, m)
+    #define FASTPOOL_SIMD_TAKE_SUM(T, m, v) FASTPOOL_SIMD_ADD_##T(m, v)
+    #define FASTPOOL_SIMD_KEEP(T, m, divisor, o) (m)
+    #define FASTPOOL_SIMD_DIVIDE(T, m, divisor, o) FASTPOOL_SIMD_DIV_##T(m, divisor(o))
+    #define FASTPOOL_SIMD_LAST(o, n, lanes) ((o) < (n) - (lanes) ? (o) : (n) - (lanes))
+    /* target[o] = FINISH(the fold, from start, of tap[o + r * row_step + j * step] for r <
+       rows, j < count, in that order), o < n (n >= lanes): four vectors of outputs at a
+       time, four chains of folds side by side */
+    #define FASTPOOL_SIMD_FOLD(T, TAKE, FINISH, divisor, start, target, tap, rows, row_step, \
+                               count, step, n, lanes) \
+        for (o = 0; o < n; o += 4 * lanes) { \
+            const Py_ssize_t o0 = FASTPOOL_SIMD_LAST(o, n, lanes); \
+            const Py_ssize_t o1 = FASTPOOL_SIMD_LAST(o + lanes, n, lanes); \
+            const Py_ssize_t o2 = FASTPOOL_SIMD_LAST(o + 2 * lanes, n, lanes); \
+            const Py_ssize_t o3 = FASTPOOL_SIMD_LAST(o + 3 * lanes, n, lanes); \
+            FASTPOOL_SIMD_##T m0 = start, m1 = start, m2 = start, m3 = start; \
+            for (r = 0; r < rows; r++) \
+                for (j = 0; j < count; j++) { \
+                    m0 = TAKE(T, m0, FASTPOOL_SIMD_LOAD_##T(tap + r * row_step + j * step + o0)); \
+                    m1 = TAKE(T, m1, FASTPOOL_SIMD_LOAD_##T(tap + r * row_step + j * step + o1)); \
+                    m2 = TAKE(T, m2, FASTPOOL_SIMD_LOAD_##T(tap + r * row_step + j * step + o2)); \
+                    m3 = TAKE(T, m3, FASTPOOL_SIMD_LOAD_##T(tap + r * row_step + j * step + o3)); \
+                } \
+            FASTPOOL_SIMD_STORE_##T(target + o0, FINISH(T, m0, divisor, o0)); \
+            FASTPOOL_SIMD_STORE_##T(target + o1, FINISH(T, m1, divisor, o1)); \
+            FASTPOOL_SIMD_STORE_##T(target + o2, FINISH(T, m2, divisor, o2)); \
+            FASTPOOL_SIMD_STORE_##T(target + o3, FINISH(T, m3, divisor, o3)); \
+        }
+    /* Copy the plane x (in_h x in_w, in_w >= lanes) into rows of ``pitch``, its (0, 0) at \
+       (top, left), asking for the next plane ``ahead`` (or NULL) in the cache row by row, \
+       which the work on this plane gives time to come. Returns whether it holds NaN. */
+    #define FASTPOOL_SIMD_COPY_PLANE(name, type, T) \
+    static FASTPOOL_SIMD_OUT_OF_LINE int name( \
+        type* padded, const type* x, const type* ahead, Py_ssize_t in_h, Py_ssize_t in_w, \
+        Py_ssize_t top, Py_ssize_t left, Py_ssize_t pitch) \
+    { \
+        const Py_ssize_t lanes = FASTPOOL_SIMD_BYTES / sizeof(type); \
+        FASTPOOL_SIMD_##T unordered = FASTPOOL_SIMD_ZERO_##T(), v; \
+        Py_ssize_t h, i; \
+        for (h = 0; h < in_h; h++) { \
+            if (ahead) \
+                for (i = 0; i < in_w * (Py_ssize_t)sizeof(type); i += 64) \
+                    _mm_prefetch((const char*)(ahead + h * in_w) + i, _MM_HINT_T0); \
+            FASTPOOL_SIMD_EACH_VECTOR(i, 0, in_w, lanes) \
+                v = FASTPOOL_SIMD_LOAD_##T(x + h * in_w + i); \
+                unordered = FASTPOOL_SIMD_OR_##T(unordered, FASTPOOL_SIMD_UNORD_##T(v, v)); \
+                FASTPOOL_SIMD_STORE_##T(padded + (top + h) * pitch + left + i, v); \
+            FASTPOOL_SIMD_END_EACH(i, in_w, lanes) \
+        } \
+        return FASTPOOL_SIMD_ANY_##T(unordered) != 0; \
+    }
+    #define FASTPOOL_SIMD_PLANE_MAX(name, copy, type, T) \
+    static FASTPOOL_SIMD_OUT_OF_LINE int name( \
+        type* out, const type* x, const type* ahead, Py_ssize_t in_h, Py_ssize_t in_w, \
+        Py_ssize_t out_h, Py_ssize_t out_w, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t dh, \
+        Py_ssize_t dw, Py_ssize_t top, Py_ssize_t left, Py_ssize_t pitch, type lowest, \
+        type* padded, type* maxima) \
+    { \
+        const Py_ssize_t lanes = FASTPOOL_SIMD_BYTES / sizeof(type); \
+        const Py_ssize_t rows = out_h + (kh - 1) * dh; /* padded rows that windows reach */ \
+        const FASTPOOL_SIMD_##T least = FASTPOOL_SIMD_SET_##T(lowest); \
+        Py_ssize_t h, o, r, j; \
+        /* (every row copied first: a load from a row that vector stores have just written, \
+           across two of them, would wait for them to reach the cache) */ \
+        if (in_w < lanes || out_w < lanes || copy(padded, x, ahead, in_h, in_w, top, left, pitch)) \
+            return 0; \
+        /* every padded row's windows' maxima in one fold, as if one row (the outputs past \
+           out_w in each row mix two rows, and are never read), then each output row's \
+           window rows' maxima, padding rows too: padding (lowest) never changes a maximum */ \
+        FASTPOOL_SIMD_FOLD(T, FASTPOOL_SIMD_TAKE_MAX, FASTPOOL_SIMD_KEEP, 0, least, maxima, \
+                           padded, 1, 0, kw, dw, (rows - 1) * pitch + out_w, lanes) \
+        for (h = 0; h < out_h; h++) \
+            FASTPOOL_SIMD_FOLD(T, FASTPOOL_SIMD_TAKE_MAX, FASTPOOL_SIMD_KEEP, 0, least, \
+                               out + h * out_w, maxima + h * pitch, 1, 0, kh, dh * pitch, \
+                               out_w, lanes) \
+        return 1; \
+    }
+    #define FASTPOOL_SIMD_PLANE_AVERAGE(name, copy, type, T) \
+    static FASTPOOL_SIMD_OUT_OF_LINE int name( \
+        type* out, const type* x, const type* ahead, Py_ssize_t in_h, Py_ssize_t in_w, \
+        Py_ssize_t out_h, Py_ssize_t out_w, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t top, \
+        Py_ssize_t left, Py_ssize_t pitch, type* padded, const type* divisors, \
+        Py_ssize_t shared, const Py_ssize_t* row_factors) \
+    { \
+        const Py_ssize_t lanes = FASTPOOL_SIMD_BYTES / sizeof(type); \
+        const type* source = x; \
+        const type* row_divisors; \
+        FASTPOOL_SIMD_##T whole; \
+        Py_ssize_t h, o, r, j; \
+        if (in_w < lanes || out_w < lanes) \
+            return 0; \
+        if (top || left) { \
+            copy(padded, x, ahead, in_h, in_w, top, left, pitch); \
+            source = padded; \
+        } \
+        for (h = 0; h < out_h; h++) { \
+            row_divisors = divisors + h * out_w; \
+            whole = FASTPOOL_SIMD_SET_##T((type)(shared * row_factors[h])); \
+            if (shared) { \
+                FASTPOOL_SIMD_FOLD(T, FASTPOOL_SIMD_TAKE_SUM, FASTPOOL_SIMD_DIVIDE, \
+                                   FASTPOOL_SIMD_SHARED, FASTPOOL_SIMD_ZERO_##T(), \
+                                   out + h * out_w, source + h * pitch, kh, pitch, kw, 1, \
+                                   out_w, lanes) \
+            } else { \
+                FASTPOOL_SIMD_FOLD(T, FASTPOOL_SIMD_TAKE_SUM, FASTPOOL_SIMD_DIVIDE, \
+                                   FASTPOOL_SIMD_TABLE_##T, FASTPOOL_SIMD_ZERO_##T(), \
+                                   out + h * out_w, source + h * pitch, kh, pitch, kw, 1, \
+                                   out_w, lanes) \
+            } \
+        } \
+        return 1; \
+    }
+    /* the divisors of a row's windows: one for all, or each its own (in ``row_divisors``) */
+    #define FASTPOOL_SIMD_SHARED(o) whole
+    #define FASTPOOL_SIMD_TABLE_F32(o) FASTPOOL_SIMD_LOAD_F32(row_divisors + (o))
+    #define FASTPOOL_SIMD_TABLE_F64(o) FASTPOOL_SIMD_LOAD_F64(row_divisors + (o))
+    FASTPOOL_SIMD_PAIR_MAX(fastpool_pair_max_float, float, F32)
+    FASTPOOL_SIMD_PAIR_MAX(fastpool_pair_max_double, double, F64)
+    FASTPOOL_SIMD_COPY_PLANE(fastpool_copy_plane_float, float, F32)
+    FASTPOOL_SIMD_COPY_PLANE(fastpool_copy_plane_double, double, F64)
+    FASTPOOL_SIMD_PLANE_MAX(fastpool_plane_max_float, fastpool_copy_plane_float, float, F32)
+    FASTPOOL_SIMD_PLANE_MAX(fastpool_plane_max_double, fastpool_copy_plane_double, double, F64)
+    FASTPOOL_SIMD_PLANE_AVERAGE(fastpool_plane_average_float, fastpool_copy_plane_float, float,
+                                F32)
+    FASTPOOL_SIMD_PLANE_AVERAGE(fastpool_plane_average_double, fastpool_copy_plane_double,
+                                double, F64)
+    #else
+    #define fastpool_pair_max_float(result, origin, low, high, rows, rp, op, second) 0
+    #define fastpool_pair_max_double(result, origin, low, high, rows, rp, op, second) 0
+    #define fastpool_plane_max_float(out, x, ahead, in_h, in_w, out_h, out_w, kh, kw, dh, dw, \
+                                     top, left, pitch, lowest, padded, maxima) 0
+    #define fastpool_plane_max_double(out, x, ahead, in_h, in_w, out_h, out_w, kh, kw, dh, dw, \
+                                      top, left, pitch, lowest, padded, maxima) 0
+    #define fastpool_plane_average_float(out, x, ahead, in_h, in_w, out_h, out_w, kh, kw, top, \
+                                         left, pitch, padded, divisors, shared, factors) 0
+    #define fastpool_plane_average_double(out, x, ahead, in_h, in_w, out_h, out_w, kh, kw, top, \
+                                          left, pitch, padded, divisors, shared, factors) 0
+    #endif
+    """
+    # result[r * result_pitch + o] = the max of a[2o], a[2o + 1], a[second + 2o],
+    # a[second + 2o + 1], a = origin + r * origin_pitch, for r < rows and o in [low, high);
+    # 1 where done, 0 where the caller must fold them itself (above)
+    bint fastpool_pair_max_float(float* result, const float* origin, Py_ssize_t low,
+                                 Py_ssize_t high, Py_ssize_t rows, Py_ssize_t result_pitch,
+                                 Py_ssize_t origin_pitch, Py_ssize_t second) noexcept nogil
+    bint fastpool_pair_max_double(double* result, const double* origin, Py_ssize_t low,
+                                  Py_ssize_t high, Py_ssize_t rows, Py_ssize_t result_pitch,
+                                  Py_ssize_t origin_pitch, Py_ssize_t second) noexcept nogil
+    # out[h * out_w + o] = the max of the stride-1 window (kh x kw taps, dilation dh, dw)
+    # at output (h, o) of the plane x (in_h x in_w), for every output: 1 where done, 0 where
+    # the caller must pool the plane itself (above), out untouched. ``padded``: the plane's
+    # padded copy, rows of ``pitch`` (>= out_w + (kw - 1) * dw), its padding already
+    # ``lowest``: x is copied in at (top, left); ``maxima``: scratch of the same size;
+    # ``ahead``: the next plane, asked for in the cache (or NULL)
+    bint fastpool_plane_max_float(float* out, const float* x, const float* ahead,
+                                  Py_ssize_t in_h, Py_ssize_t in_w, Py_ssize_t out_h,
+                                  Py_ssize_t out_w, Py_ssize_t kh, Py_ssize_t kw,
+                                  Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t top,
+                                  Py_ssize_t left, Py_ssize_t pitch, float lowest,
+                                  float* padded, float* maxima) noexcept nogil
+    bint fastpool_plane_max_double(double* out, const double* x, const double* ahead,
+                                   Py_ssize_t in_h, Py_ssize_t in_w, Py_ssize_t out_h,
+                                   Py_ssize_t out_w, Py_ssize_t kh, Py_ssize_t kw,
+                                   Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t top,
+                                   Py_ssize_t left, Py_ssize_t pitch, double lowest,
+                                   double* padded, double* maxima) noexcept nogil
+    # out[h * out_w + o] = the stride-1 window's (kh x kw) sum at output (h, o) of the plane
+    # x (in_h x in_w) / its divisor: ``divisors[h * out_w + o]``, or where ``shared`` is not
+    # 0, shared * row_factors[h] (``_avg_pool.divisor_table``); 1 where done, 0 where the
+    # caller must pool the plane itself. With padding (top or left), x is copied into
+    # ``padded`` (rows of ``pitch``, out_w + kw - 1; its padding already 0); without, it is
+    # folded where it lies (pitch = in_w)
+    bint fastpool_plane_average_float(float* out, const float* x, const float* ahead,
+                                      Py_ssize_t in_h, Py_ssize_t in_w, Py_ssize_t out_h,
+                                      Py_ssize_t out_w, Py_ssize_t kh, Py_ssize_t kw,
+                                      Py_ssize_t top, Py_ssize_t left, Py_ssize_t pitch,
+                                      float* padded, const float* divisors, Py_ssize_t shared,
+                                      const Py_ssize_t* row_factors) noexcept nogil
+    bint fastpool_plane_average_double(double* out, const double* x, const double* ahead,
+                                       Py_ssize_t in_h, Py_ssize_t in_w, Py_ssize_t out_h,
+                                       Py_ssize_t out_w, Py_ssize_t kh, Py_ssize_t kw,
+                                       Py_ssize_t top, Py_ssize_t left, Py_ssize_t pitch,
+                                       double* padded, const double* divisors,
+                                       Py_ssize_t shared,
+                                       const Py_ssize_t* row_factors) noexcept nogil
