@@ -8,12 +8,12 @@
 #   into even and odd lanes, a shuffle each (AVX2 shuffles within 128-bit halves, so float32
 #   maxima come out as the pairs of outputs (0 1) (4 5) (2 3) (6 7): one 64-bit permute puts
 #   them back).
-# - ``fastpool_plane_max_*`` and ``fastpool_plane_average_*``: stride-1 windows on small
-#   planes (SPPF's 5x5/1 max, Inception's 3x3/1 average), which ``forward_plane`` otherwise
-#   folds over a padded copy of the whole plane in loops whose short rows end in scalar
-#   tails, then copies out (max) or divides row by row (average). Here every pass runs in
-#   whole vectors, four chains side by side (each max or sum waits on the one before it),
-#   and the last pass writes the output rows directly.
+# - ``fastpool_plane_max_*`` and ``fastpool_plane_average_*`` (and ``_backward_*``): stride-1
+#   windows on small planes (SPPF's 5x5/1 max, Inception's 3x3/1 average and its gradient),
+#   which ``forward_plane`` and ``backward_plane`` otherwise fold over a padded copy of the
+#   whole plane in loops whose short rows end in scalar tails, then copy out or divide row
+#   by row. Here every pass runs in whole vectors, four chains side by side (each max or sum
+#   waits on the one before it), and the last pass writes the output rows directly.
 #
 # Order: a max's taps meet as a row-major scan meets them, (v > m) ? v : m, which is what
 # MAXPS(v, m) computes (the plane's rows' maxima meet in row order the same way): so ties
@@ -174,6 +174,11 @@ cdef extern from *:
             FASTPOOL_SIMD_STORE_##T(target + o2, FINISH(T, m2, divisor, o2)); \
             FASTPOOL_SIMD_STORE_##T(target + o3, FINISH(T, m3, divisor, o3)); \
         }
+    /* ask for ``bytes`` from plane + offset in the cache (plane NULL: none), a line at a time */
+    #define FASTPOOL_SIMD_PREFETCH(plane, offset, bytes, i) \
+        if (plane) \
+            for (i = 0; i < (bytes); i += 64) \
+                _mm_prefetch((const char*)((plane) + (offset)) + i, _MM_HINT_T0);
     /* Copy the plane x (in_h x in_w, in_w >= lanes) into rows of ``pitch``, its (0, 0) at \
        (top, left), asking for the next plane ``ahead`` (or NULL) in the cache row by row, \
        which the work on this plane gives time to come. Returns whether it holds NaN. */
@@ -186,9 +191,7 @@ cdef extern from *:
         FASTPOOL_SIMD_##T unordered = FASTPOOL_SIMD_ZERO_##T(), v; \
         Py_ssize_t h, i; \
         for (h = 0; h < in_h; h++) { \
-            if (ahead) \
-                for (i = 0; i < in_w * (Py_ssize_t)sizeof(type); i += 64) \
-                    _mm_prefetch((const char*)(ahead + h * in_w) + i, _MM_HINT_T0); \
+            FASTPOOL_SIMD_PREFETCH(ahead, h * in_w, in_w * (Py_ssize_t)sizeof(type), i) \
             FASTPOOL_SIMD_EACH_VECTOR(i, 0, in_w, lanes) \
                 v = FASTPOOL_SIMD_LOAD_##T(x + h * in_w + i); \
                 unordered = FASTPOOL_SIMD_OR_##T(unordered, FASTPOOL_SIMD_UNORD_##T(v, v)); \
@@ -258,6 +261,40 @@ cdef extern from *:
         } \
         return 1; \
     }
+    /* The gradient of the stride-1 average (its backward_plane): every output's gradient
+       divided by its window's divisor, into the zero-bordered plane ``share`` (rows of pitch
+       in_w + kw - 1), where input (h, w) finds its windows' shares at rows h + jh, columns
+       w + jw, in output order; so each input row's gradients are the sums of those taps. */
+    #define FASTPOOL_SIMD_PLANE_AVERAGE_BACKWARD(name, type, T) \
+    static FASTPOOL_SIMD_OUT_OF_LINE int name( \
+        type* grad_input, const type* grad_output, const type* ahead, Py_ssize_t out_h, \
+        Py_ssize_t out_w, Py_ssize_t in_h, Py_ssize_t in_w, Py_ssize_t kh, Py_ssize_t kw, \
+        Py_ssize_t top, Py_ssize_t left, type* share, const type* divisors, \
+        Py_ssize_t shared, const Py_ssize_t* row_factors) \
+    { \
+        const Py_ssize_t lanes = FASTPOOL_SIMD_BYTES / sizeof(type), pitch = in_w + kw - 1; \
+        const type* row_divisors; \
+        FASTPOOL_SIMD_##T whole; \
+        Py_ssize_t h, o, r, j; \
+        if (in_w < lanes || out_w < lanes) \
+            return 0; \
+        for (h = 0; h < out_h; h++) { \
+            FASTPOOL_SIMD_PREFETCH(ahead, h * out_w, out_w * (Py_ssize_t)sizeof(type), o) \
+            row_divisors = divisors + h * out_w; \
+            whole = FASTPOOL_SIMD_SET_##T((type)(shared * row_factors[h])); \
+            FASTPOOL_SIMD_EACH_VECTOR(o, 0, out_w, lanes) \
+                FASTPOOL_SIMD_STORE_##T( \
+                    share + (h + kh - 1 - top) * pitch + kw - 1 - left + o, \
+                    FASTPOOL_SIMD_DIV_##T(FASTPOOL_SIMD_LOAD_##T(grad_output + h * out_w + o), \
+                                          shared ? whole : FASTPOOL_SIMD_TABLE_##T(o))); \
+            FASTPOOL_SIMD_END_EACH(o, out_w, lanes) \
+        } \
+        for (h = 0; h < in_h; h++) \
+            FASTPOOL_SIMD_FOLD(T, FASTPOOL_SIMD_TAKE_SUM, FASTPOOL_SIMD_KEEP, 0, \
+                               FASTPOOL_SIMD_ZERO_##T(), grad_input + h * in_w, \
+                               share + h * pitch, kh, pitch, kw, 1, in_w, lanes) \
+        return 1; \
+    }
     /* the divisors of a row's windows: one for all, or each its own (in ``row_divisors``) */
     #define FASTPOOL_SIMD_SHARED(o) whole
     #define FASTPOOL_SIMD_TABLE_F32(o) FASTPOOL_SIMD_LOAD_F32(row_divisors + (o))
@@ -272,6 +309,8 @@ cdef extern from *:
                                 F32)
     FASTPOOL_SIMD_PLANE_AVERAGE(fastpool_plane_average_double, fastpool_copy_plane_double,
                                 double, F64)
+    FASTPOOL_SIMD_PLANE_AVERAGE_BACKWARD(fastpool_plane_average_backward_float, float, F32)
+    FASTPOOL_SIMD_PLANE_AVERAGE_BACKWARD(fastpool_plane_average_backward_double, double, F64)
     #else
     #define fastpool_pair_max_float(result, origin, low, high, rows, rp, op, second) 0
     #define fastpool_pair_max_double(result, origin, low, high, rows, rp, op, second) 0
@@ -283,6 +322,12 @@ cdef extern from *:
                                          left, pitch, padded, divisors, shared, factors) 0
     #define fastpool_plane_average_double(out, x, ahead, in_h, in_w, out_h, out_w, kh, kw, top, \
                                           left, pitch, padded, divisors, shared, factors) 0
+    #define fastpool_plane_average_backward_float(grad_input, grad_output, ahead, out_h, out_w, \
+                                                  in_h, in_w, kh, kw, top, left, share, \
+                                                  divisors, shared, factors) 0
+    #define fastpool_plane_average_backward_double(grad_input, grad_output, ahead, out_h, \
+                                                   out_w, in_h, in_w, kh, kw, top, left, \
+                                                   share, divisors, shared, factors) 0
     #endif
     """
     # result[r * result_pitch + o] = the max of a[2o], a[2o + 1], a[second + 2o],
@@ -331,3 +376,18 @@ cdef extern from *:
                                        double* padded, const double* divisors,
                                        Py_ssize_t shared,
                                        const Py_ssize_t* row_factors) noexcept nogil
+    # the gradient of a stride-1 average (``_avg_pool.backward_plane``): grad_input (in_h x
+    # in_w) of the plane whose output gradient is grad_output (out_h x out_w), window kh x
+    # kw, padding (top, left), divisors as fastpool_plane_average_*'s; ``share``: the
+    # zero-bordered scratch plane, rows of in_w + kw - 1; 1 where done, 0 where the caller
+    # must take the plane itself
+    bint fastpool_plane_average_backward_float(
+        float* grad_input, const float* grad_output, const float* ahead, Py_ssize_t out_h,
+        Py_ssize_t out_w, Py_ssize_t in_h, Py_ssize_t in_w, Py_ssize_t kh, Py_ssize_t kw,
+        Py_ssize_t top, Py_ssize_t left, float* share, const float* divisors,
+        Py_ssize_t shared, const Py_ssize_t* row_factors) noexcept nogil
+    bint fastpool_plane_average_backward_double(
+        double* grad_input, const double* grad_output, const double* ahead, Py_ssize_t out_h,
+        Py_ssize_t out_w, Py_ssize_t in_h, Py_ssize_t in_w, Py_ssize_t kh, Py_ssize_t kw,
+        Py_ssize_t top, Py_ssize_t left, double* share, const double* divisors,
+        Py_ssize_t shared, const Py_ssize_t* row_factors) noexcept nogil

@@ -230,19 +230,27 @@ def test_vector_plane_maxima_keep_the_scans_bits(shape, kwargs, dtype, threads):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("name, kwargs", [c for c in STRIDE_ONE if c[0].startswith("avg")])
 def test_vector_plane_sums_keep_the_row_kernels_bits(name, kwargs, dtype):
-    """Stride-1 averages of small planes, which _simd_passes sums in vector instructions, on
-    values whose sums round differently in any other order: the channels-last (row) kernels'
-    bits, rows of whole vectors and of a last vector overlapping the one before."""
+    """Stride-1 averages of small planes and their gradients, which _simd_passes sums in
+    vector instructions, on values whose sums round differently in any other order: the
+    channels-last (row) kernels' bits, rows of whole vectors and of a last vector overlapping
+    the one before."""
     nd = int(name[-2])
+    rng = np.random.default_rng(6)
     for width in (16, 28):
-        x = np.random.default_rng(width).standard_normal((2, 3) + (12, width)[2 - nd:])
-        x = x.astype(dtype)
+        x = rng.standard_normal((2, 3) + (12, width)[2 - nd:]).astype(dtype)
         axis = x.ndim - nd - 1
-        channels_last = np.moveaxis(np.ascontiguousarray(np.moveaxis(x, axis, -1)), -1, axis)
+
+        def last(a):  # the same values, channels-last
+            return np.moveaxis(np.ascontiguousarray(np.moveaxis(a, axis, -1)), -1, axis)
         function = getattr(fastpool, name)
+        y = function(x, **kwargs)
         np.testing.assert_array_equal(
-            function(x, **kwargs).view(np.uint8),
-            np.ascontiguousarray(function(channels_last, **kwargs)).view(np.uint8))
+            y.view(np.uint8), np.ascontiguousarray(function(last(x), **kwargs)).view(np.uint8))
+        g = rng.standard_normal(y.shape).astype(dtype)
+        backward = getattr(fastpool, name + "_backward")
+        np.testing.assert_array_equal(
+            backward(g, x.shape, **kwargs).view(np.uint8),
+            np.ascontiguousarray(backward(last(g), x.shape, **kwargs)).view(np.uint8))
 
 
 @pytest.fixture
