@@ -24,11 +24,12 @@ fixed-order sum, so results are bit-identical for any thread count.
 Backward is the transpose of the forward map: every input element sums grad_output / divisor
 over every window that contains it, in output order. With stride 1 along W, each input row
 gathers its windows' divided gradients from a zero-padded row in one pass (a fold, as
-forward; small planes a plane at a time, floats in vector instructions); otherwise inputs covered by interior windows only get them by spreading each
-divided gradient row over contiguous inputs (vectorised), and the others gather them window
-by window. Overlapping windows (stride < kernel) need no atomics, and uncovered inputs get
-an exact 0. Where no two windows share an input, ``backward_disjoint`` writes each input
-once, its window's divided gradient + 0.0 (the bits of a sum from 0), with no zero pass.
+forward; small planes a plane at a time, floats in vector instructions); otherwise inputs
+covered by interior windows only get them by spreading each divided gradient row over
+contiguous inputs (vectorised), and the others gather them window by window. Overlapping
+windows (stride < kernel) need no atomics, and uncovered inputs get an exact 0. Where no two
+windows share an input, ``backward_disjoint`` writes each input once, its window's divided
+gradient + 0.0 (the bits of a sum from 0), with no zero pass.
 
 Each average is its sum / its divisor (an integer, rounded to the element type once); where
 the divisor is a power of two the kernels multiply by its inverse, which is exact, so the
