@@ -11,9 +11,9 @@ reference's time relative to fastpool's (new arrays), and where PyTorch is insta
 native CPU pooling's and oneDNN's (``Tensor.to_mkldnn()``, forward only, layout conversion
 excluded). A ratio above 1 means fastpool is that many times faster. Ratios are meaningful
 within one run; absolute times drift on shared machines. The implementations and the roof are
-timed in turns, each timed call right after 2 ms of untimed ones of its own (a repeated
-call's conditions: its own data in the caches, its own threads awake, the last implementation's
-threads gone quiet).
+timed in turns, each timed call right after three untimed ones of its own, and at least 2 ms
+of them (a repeated call's conditions: its own data in the caches, its own threads awake, the
+last implementation's threads gone quiet).
 
 ``--indices`` instead compares the ways of keeping what max-pool backward needs (int64, int32
 or compact uint8 indices): time and peak memory. ``--memory`` reports, for each case, the peak
@@ -179,25 +179,29 @@ def _roof_call(in_bytes, out_bytes, threads):
 
 # How long each implementation runs untimed before its timed call (see ``_best_times``).
 WARM_SECONDS = 0.002
+WARM_CALLS = 3
 
 
 def _best_times(calls, repeats, warm=True):
     """Best time of each callable (None: nan), timed in turns, so that a slow spell of a
     shared machine hits them all alike and their ratios hold. ``warm``: each timed call
-    follows untimed ones of its own, for at least ``WARM_SECONDS``, so that it meets the
-    caches and the thread team its own last call left, as a repeated call does, not the last
-    implementation's (whose OpenMP threads, in PyTorch's own runtime, may still be spinning on
-    the cores: after one untimed call, the first implementation of a turn ran the global
-    average, a 0.3 ms case, at half its speed)."""
+    follows ``WARM_CALLS`` untimed ones of its own, and more until ``WARM_SECONDS`` have
+    passed, so that it meets the caches and the thread team its own last calls left, as a
+    repeated call does, not the last implementation's (whose OpenMP threads, in PyTorch's own
+    runtime, may still be spinning on the cores: after one untimed call, the first
+    implementation of a turn ran the global average, a 0.3 ms case, at half its speed; and on
+    cases of tens of MB, one untimed call left part of the data outside the L3 cache, which
+    a repeated call finds there: Inception's average, two threads, 3.8-4.5 -> 2.6-3.6 ms for
+    fastpool and 2.1-2.3 -> 1.7-2.2 ms for the roof, three calls against one)."""
     best = [math.inf if call else math.nan for call in calls]
     for _ in range(repeats):
         for i, call in enumerate(calls):
             if call:
                 if warm:
-                    start = time.perf_counter()
-                    call()
-                    while time.perf_counter() - start < WARM_SECONDS:
+                    start, calls_made = time.perf_counter(), 0
+                    while calls_made < WARM_CALLS or time.perf_counter() - start < WARM_SECONDS:
                         call()
+                        calls_made += 1
                 start = time.perf_counter()
                 call()
                 best[i] = min(best[i], time.perf_counter() - start)
