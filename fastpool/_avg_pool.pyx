@@ -283,7 +283,7 @@ cdef void backward_one_plane(const real[:, :, :, ::1] grad_output,
             return
     for oh in range(out_h):
         if ahead != NULL:
-            prefetch(&grad_output[plane + 1, 0, oh, 0], out_w * sizeof(real))
+            prefetch(ahead + oh * out_w, out_w * sizeof(real))
         shares = share + (oh + kernel_h - 1 - top) * pitch + kernel_w - 1 - left
         divide_row_of(shares, &grad_output[plane, 0, oh, 0], divisors + oh * out_w,
                       shared * wh[2, oh], out_w)

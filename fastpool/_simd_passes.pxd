@@ -145,17 +145,25 @@ cdef extern from *:
         return FASTPOOL_SIMD_ANY_##T(unordered) == 0; \
     }
     /* a running max takes a tap where it is greater; a sum adds it; a max is kept as it is,
-       a sum divided by its divisor, ``divisor``(o) */
+       a sum divided by its window's divisor (those of outputs o.., FASTPOOL_SIMD_DIVISORS) */
     #define FASTPOOL_SIMD_TAKE_MAX(T, m, v) FASTPOOL_SIMD_MAX_##T(v, m)
     #define FASTPOOL_SIMD_TAKE_SUM(T, m, v) FASTPOOL_SIMD_ADD_##T(m, v)
-    #define FASTPOOL_SIMD_KEEP(T, m, divisor, o) (m)
-    #define FASTPOOL_SIMD_DIVIDE(T, m, divisor, o) FASTPOOL_SIMD_DIV_##T(m, divisor(o))
+    #define FASTPOOL_SIMD_KEEP(T, m, o) (m)
+    #define FASTPOOL_SIMD_DIVIDE(T, m, o) FASTPOOL_SIMD_DIV_##T(m, FASTPOOL_SIMD_DIVISORS(T, o))
+    /* the divisors of outputs o.. of row h of an average: the row's ``whole`` where its
+       windows share one (``shared`` not 0: shared * row_factors[h]), else its row of the
+       table ``divisors`` (made by FASTPOOL_SIMD_ROW_DIVISORS for row h) */
+    #define FASTPOOL_SIMD_ROW_DIVISORS(type, T, h) \
+        row_divisors = divisors + (h) * out_w; \
+        whole = FASTPOOL_SIMD_SET_##T((type)(shared * row_factors[h]));
+    #define FASTPOOL_SIMD_DIVISORS(T, o) \
+        (shared ? whole : FASTPOOL_SIMD_LOAD_##T(row_divisors + (o)))
     #define FASTPOOL_SIMD_LAST(o, n, lanes) ((o) < (n) - (lanes) ? (o) : (n) - (lanes))
     /* target[o] = FINISH(the fold, from start, of tap[o + r * row_step + j * step] for r <
        rows, j < count, in that order), o < n (n >= lanes): four vectors of outputs at a
        time, four chains of folds side by side */
-    #define FASTPOOL_SIMD_FOLD(T, TAKE, FINISH, divisor, start, target, tap, rows, row_step, \
-                               count, step, n, lanes) \
+    #define FASTPOOL_SIMD_FOLD(T, TAKE, FINISH, start, target, tap, rows, row_step, count, \
+                               step, n, lanes) \
         for (o = 0; o < n; o += 4 * lanes) { \
             const Py_ssize_t o0 = FASTPOOL_SIMD_LAST(o, n, lanes); \
             const Py_ssize_t o1 = FASTPOOL_SIMD_LAST(o + lanes, n, lanes); \
@@ -169,10 +177,10 @@ cdef extern from *:
                     m2 = TAKE(T, m2, FASTPOOL_SIMD_LOAD_##T(tap + r * row_step + j * step + o2)); \
                     m3 = TAKE(T, m3, FASTPOOL_SIMD_LOAD_##T(tap + r * row_step + j * step + o3)); \
                 } \
-            FASTPOOL_SIMD_STORE_##T(target + o0, FINISH(T, m0, divisor, o0)); \
-            FASTPOOL_SIMD_STORE_##T(target + o1, FINISH(T, m1, divisor, o1)); \
-            FASTPOOL_SIMD_STORE_##T(target + o2, FINISH(T, m2, divisor, o2)); \
-            FASTPOOL_SIMD_STORE_##T(target + o3, FINISH(T, m3, divisor, o3)); \
+            FASTPOOL_SIMD_STORE_##T(target + o0, FINISH(T, m0, o0)); \
+            FASTPOOL_SIMD_STORE_##T(target + o1, FINISH(T, m1, o1)); \
+            FASTPOOL_SIMD_STORE_##T(target + o2, FINISH(T, m2, o2)); \
+            FASTPOOL_SIMD_STORE_##T(target + o3, FINISH(T, m3, o3)); \
         }
     /* ask for ``bytes`` from plane + offset in the cache (plane NULL: none), a line at a time */
     #define FASTPOOL_SIMD_PREFETCH(plane, offset, bytes, i) \
@@ -218,10 +226,10 @@ cdef extern from *:
         /* every padded row's windows' maxima in one fold, as if one row (the outputs past \
            out_w in each row mix two rows, and are never read), then each output row's \
            window rows' maxima, padding rows too: padding (lowest) never changes a maximum */ \
-        FASTPOOL_SIMD_FOLD(T, FASTPOOL_SIMD_TAKE_MAX, FASTPOOL_SIMD_KEEP, 0, least, maxima, \
+        FASTPOOL_SIMD_FOLD(T, FASTPOOL_SIMD_TAKE_MAX, FASTPOOL_SIMD_KEEP, least, maxima, \
                            padded, 1, 0, kw, dw, (rows - 1) * pitch + out_w, lanes) \
         for (h = 0; h < out_h; h++) \
-            FASTPOOL_SIMD_FOLD(T, FASTPOOL_SIMD_TAKE_MAX, FASTPOOL_SIMD_KEEP, 0, least, \
+            FASTPOOL_SIMD_FOLD(T, FASTPOOL_SIMD_TAKE_MAX, FASTPOOL_SIMD_KEEP, least, \
                                out + h * out_w, maxima + h * pitch, 1, 0, kh, dh * pitch, \
                                out_w, lanes) \
         return 1; \
@@ -245,19 +253,10 @@ cdef extern from *:
             source = padded; \
         } \
         for (h = 0; h < out_h; h++) { \
-            row_divisors = divisors + h * out_w; \
-            whole = FASTPOOL_SIMD_SET_##T((type)(shared * row_factors[h])); \
-            if (shared) { \
-                FASTPOOL_SIMD_FOLD(T, FASTPOOL_SIMD_TAKE_SUM, FASTPOOL_SIMD_DIVIDE, \
-                                   FASTPOOL_SIMD_SHARED, FASTPOOL_SIMD_ZERO_##T(), \
-                                   out + h * out_w, source + h * pitch, kh, pitch, kw, 1, \
-                                   out_w, lanes) \
-            } else { \
-                FASTPOOL_SIMD_FOLD(T, FASTPOOL_SIMD_TAKE_SUM, FASTPOOL_SIMD_DIVIDE, \
-                                   FASTPOOL_SIMD_TABLE_##T, FASTPOOL_SIMD_ZERO_##T(), \
-                                   out + h * out_w, source + h * pitch, kh, pitch, kw, 1, \
-                                   out_w, lanes) \
-            } \
+            FASTPOOL_SIMD_ROW_DIVISORS(type, T, h) \
+            FASTPOOL_SIMD_FOLD(T, FASTPOOL_SIMD_TAKE_SUM, FASTPOOL_SIMD_DIVIDE, \
+                               FASTPOOL_SIMD_ZERO_##T(), out + h * out_w, source + h * pitch, \
+                               kh, pitch, kw, 1, out_w, lanes) \
         } \
         return 1; \
     }
@@ -280,25 +279,20 @@ cdef extern from *:
             return 0; \
         for (h = 0; h < out_h; h++) { \
             FASTPOOL_SIMD_PREFETCH(ahead, h * out_w, out_w * (Py_ssize_t)sizeof(type), o) \
-            row_divisors = divisors + h * out_w; \
-            whole = FASTPOOL_SIMD_SET_##T((type)(shared * row_factors[h])); \
+            FASTPOOL_SIMD_ROW_DIVISORS(type, T, h) \
             FASTPOOL_SIMD_EACH_VECTOR(o, 0, out_w, lanes) \
                 FASTPOOL_SIMD_STORE_##T( \
                     share + (h + kh - 1 - top) * pitch + kw - 1 - left + o, \
-                    FASTPOOL_SIMD_DIV_##T(FASTPOOL_SIMD_LOAD_##T(grad_output + h * out_w + o), \
-                                          shared ? whole : FASTPOOL_SIMD_TABLE_##T(o))); \
+                    FASTPOOL_SIMD_DIVIDE(T, FASTPOOL_SIMD_LOAD_##T(grad_output + h * out_w + o), \
+                                         o)); \
             FASTPOOL_SIMD_END_EACH(o, out_w, lanes) \
         } \
         for (h = 0; h < in_h; h++) \
-            FASTPOOL_SIMD_FOLD(T, FASTPOOL_SIMD_TAKE_SUM, FASTPOOL_SIMD_KEEP, 0, \
+            FASTPOOL_SIMD_FOLD(T, FASTPOOL_SIMD_TAKE_SUM, FASTPOOL_SIMD_KEEP, \
                                FASTPOOL_SIMD_ZERO_##T(), grad_input + h * in_w, \
                                share + h * pitch, kh, pitch, kw, 1, in_w, lanes) \
         return 1; \
     }
-    /* the divisors of a row's windows: one for all, or each its own (in ``row_divisors``) */
-    #define FASTPOOL_SIMD_SHARED(o) whole
-    #define FASTPOOL_SIMD_TABLE_F32(o) FASTPOOL_SIMD_LOAD_F32(row_divisors + (o))
-    #define FASTPOOL_SIMD_TABLE_F64(o) FASTPOOL_SIMD_LOAD_F64(row_divisors + (o))
     FASTPOOL_SIMD_PAIR_MAX(fastpool_pair_max_float, float, F32)
     FASTPOOL_SIMD_PAIR_MAX(fastpool_pair_max_double, double, F64)
     FASTPOOL_SIMD_COPY_PLANE(fastpool_copy_plane_float, float, F32)

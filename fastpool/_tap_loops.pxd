@@ -191,23 +191,24 @@ cdef inline void fold_rows(pooled* result, const pooled* origin, Fold fold, Py_s
     # rows here, with no call per row: on short rows (16 outputs) the call cost more than
     # its passes. (fold_window keeps its own copy of this loop: its single rows taken through
     # this one measured 5-10% slower in the ResNet stem's row maxima.)
-    cdef Py_ssize_t r, jd, jh
+    cdef Py_ssize_t r, jd, jh, second
     cdef const pooled* row
     cdef bint fresh
     if stride == 2 and step_w == 1 and tw == 2 and td * th == 2:
+        second = step_d if td == 2 else step_h  # (the window's second row)
         # (floating-point maxima in explicit vector instructions where they give the scan's
         # bits: ``_simd_passes``)
         if pooled is float and fold != SUM:
             if fastpool_pair_max_float(result, origin, low, high, rows, result_pitch,
-                                       origin_pitch, step_d if td == 2 else step_h):
+                                       origin_pitch, second):
                 return
         elif pooled is double and fold != SUM:
             if fastpool_pair_max_double(result, origin, low, high, rows, result_pitch,
-                                        origin_pitch, step_d if td == 2 else step_h):
+                                        origin_pitch, second):
                 return
         for r in range(rows):
-            fold_pairs(result + r * result_pitch, origin + r * origin_pitch,
-                       step_d if td == 2 else step_h, fold, low, high, True, start)
+            fold_pairs(result + r * result_pitch, origin + r * origin_pitch, second, fold, low,
+                       high, True, start)
         return
     if stride == 2 and step_w == 1 and 2 <= tw <= 4 and td * th > 0:
         for r in range(rows):
