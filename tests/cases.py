@@ -65,6 +65,19 @@ def pool_cases(nd, kind, samples=300):
     return cases
 
 
+def to_channels_last(a, nd):
+    """The same values as ``a`` (N, C, spatial... over ``nd`` spatial dimensions, or
+    unbatched), laid out channels-last: memory (N, spatial..., C), axes as ``a``'s."""
+    axis = a.ndim - nd - 1
+    return np.moveaxis(np.ascontiguousarray(np.moveaxis(a, axis, -1)), -1, axis)
+
+
+def nan_payloads(count, dtype):
+    """``count`` quiet NaNs of ``dtype`` with distinct payloads 1, 2, ..., count."""
+    bits = np.uint32 if np.dtype(dtype) == np.float32 else np.uint64
+    return (np.arange(1, count + 1, dtype=bits) | np.array(np.nan, dtype).view(bits)).view(dtype)
+
+
 def random_array(shape, dtype, seed=0):
     return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
 

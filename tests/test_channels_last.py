@@ -7,12 +7,7 @@ import numpy as np
 import pytest
 
 import fastpool
-from cases import random_array
-
-
-def to_channels_last(a, nd):
-    axis = a.ndim - nd - 1
-    return np.moveaxis(np.ascontiguousarray(np.moveaxis(a, axis, -1)), -1, axis)
+from cases import random_array, to_channels_last
 
 
 def is_channels_last(a, nd):

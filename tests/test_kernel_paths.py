@@ -22,7 +22,7 @@ import pytest
 import fastpool
 from fastpool import _arguments, _build_info, _kernels, _prepared, functional, reference
 from fastpool._kernels import _avg_pool, _max_pool
-from cases import pool_cases
+from cases import nan_payloads, pool_cases, to_channels_last
 
 STRIDE_ONE = [
     ("avg_pool2d", dict(kernel_size=3, stride=1, padding=1, count_include_pad=False)),
@@ -74,12 +74,10 @@ def _data(shape, dtype):
     """Few distinct values (ties, signed zeros) and NaNs with distinct payloads."""
     rng = np.random.default_rng(11)
     x = rng.choice(np.array([-0.0, 0.0, 1.5, -2.0, 3.0], dtype), shape)
-    bits = np.uint32 if dtype == np.float32 else np.uint64
     flat = x.reshape(-1)
     nans = rng.choice(flat.size, size=flat.size // 9, replace=False)
-    flat[nans] = (np.arange(1, len(nans) + 1, dtype=bits)
-                  | np.array(np.nan, dtype).view(bits)).view(dtype)
-    return x, bits
+    flat[nans] = nan_payloads(len(nans), dtype)
+    return x, np.uint32 if dtype == np.float32 else np.uint64
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -90,18 +88,15 @@ def test_plane_at_a_time_gives_the_row_kernels_bits(name, kwargs, dtype):
     if name.startswith("avg"):
         x = np.nan_to_num(x, nan=0.25)  # sums: NaN would hide the bits that matter
     plane = getattr(fastpool, name)(x, **kwargs)
-    axis = x.ndim - nd - 1
-    channels_last = np.moveaxis(np.ascontiguousarray(np.moveaxis(x, axis, -1)), -1, axis)
-    rows = getattr(fastpool, name)(channels_last, **kwargs)
+    rows = getattr(fastpool, name)(to_channels_last(x, nd), **kwargs)
     np.testing.assert_array_equal(plane.view(bits), np.ascontiguousarray(rows).view(bits))
     if name.startswith("avg"):  # and the stride-1 backward's plane-at-a-time gather
         g, _ = _data(plane.shape, dtype)
         g = np.nan_to_num(g, nan=-0.75)
         backward = getattr(fastpool, name + "_backward")
-        g_last = np.moveaxis(np.ascontiguousarray(np.moveaxis(g, axis, -1)), -1, axis)
         np.testing.assert_array_equal(
             backward(g, x.shape, **kwargs).view(bits),
-            np.ascontiguousarray(backward(g_last, x.shape, **kwargs)).view(bits))
+            np.ascontiguousarray(backward(to_channels_last(g, nd), x.shape, **kwargs)).view(bits))
 
 
 @pytest.mark.parametrize("threads", [1, 2, 3])
@@ -114,12 +109,10 @@ def test_down_then_across_scans_zeros_and_nan_again_in_row_major_order(dtype, th
     x = -1 - np.abs(np.random.default_rng(2).standard_normal((1, 2, 30, 27))).astype(dtype)
     x[..., 10, 4], x[..., 11, 3] = -0.0, 0.0
     x[..., 12, 5], x[..., 12, 6] = 0.0, -0.0
-    x[..., 20, 7], x[..., 21, 6] = (np.array(np.nan, dtype).view(bits)
-                                    | np.array([1, 2], bits)).view(dtype)
+    x[..., 20, 7], x[..., 21, 6] = nan_payloads(2, dtype)
     kwargs = dict(kernel_size=3, stride=2, padding=1)
     assert _arguments.pool_plan((30, 27), (3, 3), (2, 2), (1, 1), (1, 1), False).down_across
-    rows = np.ascontiguousarray(fastpool.max_pool2d(
-        np.moveaxis(np.ascontiguousarray(np.moveaxis(x, 1, -1)), -1, 1), **kwargs))
+    rows = np.ascontiguousarray(fastpool.max_pool2d(to_channels_last(x, 2), **kwargs))
     np.testing.assert_array_equal(
         fastpool.max_pool2d(x, **kwargs, num_threads=threads).view(bits), rows.view(bits))
     assert (rows == 0).any() and np.isnan(rows).any()  # (the cases are met)
@@ -151,11 +144,10 @@ def test_runs_of_alike_rows_give_the_row_by_row_bits(name, shape, kwargs, thread
     """Interior rows (clipped first and last rows break the runs; few planes, so bands cut
     them too) folded a run per call give what the channels-last kernel, row by row, gives."""
     x, bits = _data(shape, np.float32)
-    channels_last = np.moveaxis(np.ascontiguousarray(np.moveaxis(x, 1, -1)), -1, 1)
     function = getattr(fastpool, name)
     runs = function(x, **kwargs, num_threads=threads)
-    np.testing.assert_array_equal(
-        runs.view(bits), np.ascontiguousarray(function(channels_last, **kwargs)).view(bits))
+    channels_last = function(to_channels_last(x, len(shape) - 2), **kwargs)
+    np.testing.assert_array_equal(runs.view(bits), np.ascontiguousarray(channels_last).view(bits))
     np.testing.assert_array_equal(runs, getattr(reference, name)(x, **kwargs))
 
 
@@ -181,8 +173,7 @@ def test_vector_pair_maxima_keep_the_scans_bits(shape, kwargs, dtype, threads):
     for nans in (0, 3):
         flat = x.reshape(-1)
         places = rng.choice(flat.size, size=nans, replace=False)
-        flat[places] = (np.arange(1, nans + 1, dtype=bits)
-                        | np.array(np.nan, dtype).view(bits)).view(dtype)
+        flat[places] = nan_payloads(nans, dtype)
         y = fastpool.max_pool2d(x, **kwargs, num_threads=threads)
         np.testing.assert_array_equal(y.view(bits),
                                       reference.max_pool2d(x, **kwargs).view(bits))
@@ -215,8 +206,7 @@ def test_vector_plane_maxima_keep_the_scans_bits(shape, kwargs, dtype, threads):
     rng = np.random.default_rng(4)
     x = rng.choice(np.array([-0.0, 0.0, -1.0, 2.0], dtype), shape)
     bits = np.uint32 if dtype == np.float32 else np.uint64
-    x[0, 0, 1, 2], x[0, 0, -1, 0] = (np.array(np.nan, dtype).view(bits)
-                                     | np.array([1, 2], bits)).view(dtype)
+    x[0, 0, 1, 2], x[0, 0, -1, 0] = nan_payloads(2, dtype)
     y = fastpool.max_pool2d(x, **kwargs, num_threads=threads)
     np.testing.assert_array_equal(y.view(bits), reference.max_pool2d(x, **kwargs).view(bits))
     planes = y.reshape(-1, *y.shape[2:])
@@ -238,19 +228,15 @@ def test_vector_plane_sums_keep_the_row_kernels_bits(name, kwargs, dtype):
     rng = np.random.default_rng(6)
     for width in (16, 28):
         x = rng.standard_normal((2, 3) + (12, width)[2 - nd:]).astype(dtype)
-        axis = x.ndim - nd - 1
-
-        def last(a):  # the same values, channels-last
-            return np.moveaxis(np.ascontiguousarray(np.moveaxis(a, axis, -1)), -1, axis)
         function = getattr(fastpool, name)
         y = function(x, **kwargs)
-        np.testing.assert_array_equal(
-            y.view(np.uint8), np.ascontiguousarray(function(last(x), **kwargs)).view(np.uint8))
+        last = function(to_channels_last(x, nd), **kwargs)
+        np.testing.assert_array_equal(y.view(np.uint8), np.ascontiguousarray(last).view(np.uint8))
         g = rng.standard_normal(y.shape).astype(dtype)
         backward = getattr(fastpool, name + "_backward")
-        np.testing.assert_array_equal(
-            backward(g, x.shape, **kwargs).view(np.uint8),
-            np.ascontiguousarray(backward(last(g), x.shape, **kwargs)).view(np.uint8))
+        last = backward(to_channels_last(g, nd), x.shape, **kwargs)
+        np.testing.assert_array_equal(backward(g, x.shape, **kwargs).view(np.uint8),
+                                      np.ascontiguousarray(last).view(np.uint8))
 
 
 @pytest.fixture
@@ -318,10 +304,8 @@ def test_repeated_calls_take_the_lean_path_and_give_the_same_results(name, kwarg
                for call in prepared for value in call.arguments)
     x = x.astype(np.float32)
     # the same shape in another layout, dtype or byte order is not served the prepared call
-    axis = x.ndim - nd - 1
-    last = np.moveaxis(np.ascontiguousarray(np.moveaxis(x, axis, -1)), -1, axis)
-    for other in (last, x.astype(np.float64), x.astype(">f4"), x.astype(np.float16),
-                  x[..., ::-1]):
+    for other in (to_channels_last(x, nd), x.astype(np.float64), x.astype(">f4"),
+                  x.astype(np.float16), x[..., ::-1]):
         result = function(other, **kwargs)
         assert result.dtype == other.dtype.newbyteorder("=")
         np.testing.assert_allclose(result, expected(np.ascontiguousarray(other, np.float64),
@@ -650,8 +634,7 @@ def test_the_avx2_kernels_give_the_baseline_kernels_bits(kind, nd, monkeypatch):
         if kind == "avg":
             x = np.nan_to_num(x, nan=0.25)
         if number % 5 == 0 and len(shape) == nd + 2:  # channels-last, C = 3
-            x = np.moveaxis(np.ascontiguousarray(np.moveaxis(x[:, :1].repeat(3, 1), 1, -1)),
-                            -1, 1)
+            x = to_channels_last(x[:, :1].repeat(3, 1), nd)
         g = None
         results = []
         for modules in variants:
@@ -687,7 +670,7 @@ def test_the_avx2_global_kernels_give_the_baseline_kernels_bits(dtype, monkeypat
             x = np.nan_to_num(x, nan=0.25)
             mean = fastpool.adaptive_avg_pool1d(x, 1)
             np.testing.assert_allclose(mean[..., 0], x.mean(axis=-1), rtol=1e-6, atol=1e-6)
-            x_last = np.moveaxis(np.ascontiguousarray(np.moveaxis(x, 1, -1)), -1, 1)
+            x_last = to_channels_last(x, 1)
             outputs += [y, indices, mean, fastpool.adaptive_avg_pool1d_backward(mean, x.shape),
                         fastpool.adaptive_avg_pool1d(x_last, 1)]
         results.append([np.ascontiguousarray(a).view(np.uint8) for a in outputs])
