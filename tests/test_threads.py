@@ -102,3 +102,20 @@ def test_every_kernel_gives_the_same_bits_on_one_thread_and_on_several(name, kwa
     for threads in (2, 3):
         for got, expected in zip(run(threads), one):
             np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("threads", [2, 3, 4])
+@pytest.mark.parametrize("planes", [1, 2, 3, 5, 7])
+@pytest.mark.parametrize("rows", [1, 2, 5, 13, 56, 1024])
+def test_bands_give_each_thread_as_many_tasks_where_the_rows_allow(planes, rows, threads):
+    """Tasks are handed out in equal shares: few planes are cut into bands whose count, over
+    all planes, the thread count divides, unless every row is already a band of its own."""
+    from fastpool import _arguments
+    size = _arguments.band_rows(planes, rows, threads)
+    bands = -(-rows // size)  # (the last band may be shorter)
+    assert 1 <= size <= rows
+    if planes < 4 * threads:
+        assert planes * bands % threads == 0 or size == 1
+        assert bands > 1 or rows == 1
+    else:
+        assert size == rows
