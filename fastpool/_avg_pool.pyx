@@ -172,40 +172,38 @@ cdef inline void divide_row_of(real* quotient, const real* dividend, const real*
             quotient[i] = dividend[i] / divisors[i]
 
 
-cdef void forward_one_plane(const real[:, :, :, ::1] x, real[:, :, :, ::1] out,
+cdef void forward_one_plane(const real* x, const real* ahead, real* out, Py_ssize_t in_h,
+                            Py_ssize_t in_w, Py_ssize_t out_h, Py_ssize_t out_w,
                             real* padded, real* total, const real* divisors,
-                            Py_ssize_t shared, const Py_ssize_t[:, ::1] wh,
+                            Py_ssize_t shared, const Py_ssize_t* factors,
                             Py_ssize_t kernel_h, Py_ssize_t kernel_w, Py_ssize_t top,
-                            Py_ssize_t left, Py_ssize_t plane) noexcept nogil:
-    """One task of ``forward_plane``: plane ``plane``, with its thread's rows ``padded`` and
-    ``total`` (``divisors`` and ``shared``: see ``divisor_table``)."""
-    cdef Py_ssize_t out_h = out.shape[2], out_w = out.shape[3]
+                            Py_ssize_t left) noexcept nogil:
+    """One task of ``forward_plane``: the plane ``x`` (``ahead``: the next, or NULL) into
+    ``out``, with its thread's rows ``padded`` and ``total`` (``divisors``, ``shared`` and the
+    row ``factors``: see ``divisor_table``). (Pointers, not memoryviews, as the max's.)"""
     cdef Py_ssize_t pitch = out_w + kernel_w - 1
     cdef Py_ssize_t count = (out_h - 1) * pitch + out_w
     cdef Py_ssize_t oh
-    cdef const real* source = &x[plane, 0, 0, 0]
-    cdef const real* ahead = &x[plane + 1, 0, 0, 0] if plane + 1 < x.shape[0] else NULL
-    cdef real* result
+    cdef const real* source = x
     # (the same passes in vector instructions, ``_simd_passes``, dividing as they go:
     # Inception's 3x3/1 pad 1 on (32, 192, 28, 28), two threads, 3.8-4.3 -> 2.9-3.3 ms)
     if real is float:
-        if fastpool_plane_average_float(
-                &out[plane, 0, 0, 0], source, ahead, x.shape[2], x.shape[3], out_h, out_w,
-                kernel_h, kernel_w, top, left, pitch, padded, divisors, shared, &wh[2, 0]):
+        if fastpool_plane_average_float(out, x, ahead, in_h, in_w, out_h, out_w, kernel_h,
+                                        kernel_w, top, left, pitch, padded, divisors, shared,
+                                        factors):
             return
     else:
-        if fastpool_plane_average_double(
-                &out[plane, 0, 0, 0], source, ahead, x.shape[2], x.shape[3], out_h, out_w,
-                kernel_h, kernel_w, top, left, pitch, padded, divisors, shared, &wh[2, 0]):
+        if fastpool_plane_average_double(out, x, ahead, in_h, in_w, out_h, out_w, kernel_h,
+                                         kernel_w, top, left, pitch, padded, divisors, shared,
+                                         factors):
             return
     if top or left:
-        copy_plane(padded, source, x.shape[2], x.shape[3], top, left, pitch, ahead != NULL)
+        copy_plane(padded, source, in_h, in_w, top, left, pitch, ahead != NULL)
         source = padded
     fold_window(total, source, SUM, 0, count, 1, 1, kernel_h, kernel_w, 0, pitch, 1, True, 0)
     for oh in range(out_h):
-        result = &out[plane, 0, oh, 0]
-        divide_row_of(result, total + oh * pitch, divisors + oh * out_w, shared * wh[2, oh],
-                      out_w)
+        divide_row_of(out + oh * out_w, total + oh * pitch, divisors + oh * out_w,
+                      shared * factors[oh], out_w)
 
 
 def forward_plane(const real[:, :, :, ::1] x, real[:, :, :, ::1] out, real[:, ::1] padded,
@@ -230,13 +228,19 @@ def forward_plane(const real[:, :, :, ::1] x, real[:, :, :, ::1] out, real[:, ::
             fill_planes(padded, rows * pitch, 0)
         if num_threads == 1:  # (an OpenMP region costs more than pooling a tiny array)
             for plane in range(out.shape[0]):
-                forward_one_plane(x, out, &padded[0, 0], &totals[0, 0], &divisors[0], shared,
-                                  wh, kernel_h, kernel_w, top, left, plane)
+                forward_one_plane(&x[plane, 0, 0, 0], &x[plane + 1, 0, 0, 0]
+                                  if plane + 1 < x.shape[0] else NULL, &out[plane, 0, 0, 0],
+                                  x.shape[2], x.shape[3], out.shape[2], out.shape[3],
+                                  &padded[0, 0], &totals[0, 0], &divisors[0], shared,
+                                  &wh[2, 0], kernel_h, kernel_w, top, left)
         else:
             for plane in prange(out.shape[0], num_threads=num_threads, schedule="static"):
                 t = threadid()
-                forward_one_plane(x, out, &padded[t, 0], &totals[t, 0], &divisors[0], shared,
-                                  wh, kernel_h, kernel_w, top, left, plane)
+                forward_one_plane(&x[plane, 0, 0, 0], &x[plane + 1, 0, 0, 0]
+                                  if plane + 1 < x.shape[0] else NULL, &out[plane, 0, 0, 0],
+                                  x.shape[2], x.shape[3], out.shape[2], out.shape[3],
+                                  &padded[t, 0], &totals[t, 0], &divisors[0], shared,
+                                  &wh[2, 0], kernel_h, kernel_w, top, left)
 
 
 cdef inline void divide_row(real* share, const real* gradient, Py_ssize_t divisor_dh,
@@ -252,45 +256,43 @@ cdef inline void divide_row(real* share, const real* gradient, Py_ssize_t diviso
         share[ow] = gradient[ow] / <real>(divisor_dh * factors[ow])
 
 
-cdef void backward_one_plane(const real[:, :, :, ::1] grad_output,
-                             real[:, :, :, ::1] grad_input, real* share, real* total,
+cdef void backward_one_plane(const real* grad_output, const real* ahead, real* grad_input,
+                             Py_ssize_t out_h, Py_ssize_t out_w, Py_ssize_t in_h,
+                             Py_ssize_t in_w, real* share, real* total,
                              const real* divisors, Py_ssize_t shared,
-                             const Py_ssize_t[:, ::1] wh, Py_ssize_t kernel_h,
-                             Py_ssize_t kernel_w, Py_ssize_t top, Py_ssize_t left,
-                             Py_ssize_t plane) noexcept nogil:
-    """One task of ``backward_plane``: plane ``plane``, with its thread's rows ``share`` and
+                             const Py_ssize_t* factors, Py_ssize_t kernel_h,
+                             Py_ssize_t kernel_w, Py_ssize_t top,
+                             Py_ssize_t left) noexcept nogil:
+    """One task of ``backward_plane``: the plane's gradient ``grad_output`` (``ahead``: the
+    next plane's, or NULL) into ``grad_input``, with its thread's rows ``share`` and
     ``total``."""
-    cdef Py_ssize_t out_h = grad_output.shape[2], out_w = grad_output.shape[3]
-    cdef Py_ssize_t in_h = grad_input.shape[2], in_w = grad_input.shape[3]
     cdef Py_ssize_t pitch = in_w + kernel_w - 1, count = (in_h - 1) * pitch + in_w
     cdef Py_ssize_t oh, h, w
     cdef real* shares
-    # (each row asks for the next plane's row, as copy_plane does: Inception's backward, 300
-    # interleaved rounds, median 8% faster on one thread, 6% on two)
-    cdef const real* ahead = (&grad_output[plane + 1, 0, 0, 0]
-                              if plane + 1 < grad_output.shape[0] else NULL)
     # (the same passes in vector instructions, ``_simd_passes``, the fold into the gradient's
     # rows: Inception's backward on (32, 192, 28, 28), two threads, 4.0-4.3 -> 3.3-3.6 ms)
     if real is float:
         if fastpool_plane_average_backward_float(
-                &grad_input[plane, 0, 0, 0], &grad_output[plane, 0, 0, 0], ahead, out_h, out_w,
-                in_h, in_w, kernel_h, kernel_w, top, left, share, divisors, shared, &wh[2, 0]):
+                grad_input, grad_output, ahead, out_h, out_w, in_h, in_w, kernel_h, kernel_w,
+                top, left, share, divisors, shared, factors):
             return
     else:
         if fastpool_plane_average_backward_double(
-                &grad_input[plane, 0, 0, 0], &grad_output[plane, 0, 0, 0], ahead, out_h, out_w,
-                in_h, in_w, kernel_h, kernel_w, top, left, share, divisors, shared, &wh[2, 0]):
+                grad_input, grad_output, ahead, out_h, out_w, in_h, in_w, kernel_h, kernel_w,
+                top, left, share, divisors, shared, factors):
             return
+    # (each row asks for the next plane's row, as copy_plane does: Inception's backward, 300
+    # interleaved rounds, median 8% faster on one thread, 6% on two)
     for oh in range(out_h):
         if ahead != NULL:
             prefetch(ahead + oh * out_w, out_w * sizeof(real))
         shares = share + (oh + kernel_h - 1 - top) * pitch + kernel_w - 1 - left
-        divide_row_of(shares, &grad_output[plane, 0, oh, 0], divisors + oh * out_w,
-                      shared * wh[2, oh], out_w)
+        divide_row_of(shares, grad_output + oh * out_w, divisors + oh * out_w,
+                      shared * factors[oh], out_w)
     fold_window(total, share, SUM, 0, count, 1, 1, kernel_h, kernel_w, 0, pitch, 1, True, 0)
     for h in range(in_h):
         for w in range(in_w):
-            grad_input[plane, 0, h, w] = total[h * pitch + w]
+            grad_input[h * in_w + w] = total[h * pitch + w]
 
 
 def backward_plane(const real[:, :, :, ::1] grad_output, real[:, :, :, ::1] grad_input,
@@ -311,16 +313,24 @@ def backward_plane(const real[:, :, :, ::1] grad_output, real[:, :, :, ::1] grad
         shared = divisor_table(divisors, wh, ww, scale)
         if num_threads == 1:  # (an OpenMP region costs more than a tiny array's gradient)
             for plane in range(grad_input.shape[0]):
-                backward_one_plane(grad_output, grad_input, &shares[0, 0], &totals[0, 0],
-                                   &divisors[0], shared, wh, kernel_h, kernel_w, top,
-                                   left, plane)
+                backward_one_plane(&grad_output[plane, 0, 0, 0], &grad_output[plane + 1, 0, 0, 0]
+                                   if plane + 1 < grad_output.shape[0] else NULL,
+                                   &grad_input[plane, 0, 0, 0], grad_output.shape[2],
+                                   grad_output.shape[3], grad_input.shape[2],
+                                   grad_input.shape[3], &shares[0, 0], &totals[0, 0],
+                                   &divisors[0], shared, &wh[2, 0], kernel_h, kernel_w, top,
+                                   left)
         else:
             for plane in prange(grad_input.shape[0], num_threads=num_threads,
                                 schedule="static"):
                 t = threadid()
-                backward_one_plane(grad_output, grad_input, &shares[t, 0], &totals[t, 0],
-                                   &divisors[0], shared, wh, kernel_h, kernel_w, top,
-                                   left, plane)
+                backward_one_plane(&grad_output[plane, 0, 0, 0], &grad_output[plane + 1, 0, 0, 0]
+                                   if plane + 1 < grad_output.shape[0] else NULL,
+                                   &grad_input[plane, 0, 0, 0], grad_output.shape[2],
+                                   grad_output.shape[3], grad_input.shape[2],
+                                   grad_input.shape[3], &shares[t, 0], &totals[t, 0],
+                                   &divisors[0], shared, &wh[2, 0], kernel_h, kernel_w, top,
+                                   left)
 
 
 cdef inline void spread_taps(real* total, const real* share, Py_ssize_t low, Py_ssize_t high,

@@ -372,32 +372,32 @@ def forward(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] out,
                              band_of(task, bands, band_rows, rows, out.shape[2]))
 
 
-cdef void forward_one_plane(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] out,
-                            pooled* source, pooled* across, pooled* down,
+cdef void forward_one_plane(const pooled* x, const pooled* ahead, pooled* out,
+                            Py_ssize_t in_h, Py_ssize_t in_w, Py_ssize_t out_h,
+                            Py_ssize_t out_w, pooled* source, pooled* across, pooled* down,
                             Py_ssize_t kernel_h, Py_ssize_t kernel_w, Py_ssize_t sw,
                             Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t top,
-                            Py_ssize_t left, Py_ssize_t pitch, pooled lowest,
-                            Py_ssize_t plane) noexcept nogil:
-    """One task of ``forward_plane``: plane ``plane``, with its thread's rows ``source``
-    (padded), ``across`` and ``down``."""
-    cdef Py_ssize_t out_h = out.shape[2], out_w = out.shape[3], span = pitch // sw
+                            Py_ssize_t left, Py_ssize_t pitch, pooled lowest) noexcept nogil:
+    """One task of ``forward_plane``: the plane ``x`` (``ahead``: the next, or NULL) into
+    ``out``, with its thread's rows ``source`` (padded), ``across`` and ``down``. (Pointers,
+    not memoryviews: a call copies a memoryview whole, ~45 ns a 20x20 plane of SPPF.)"""
+    cdef Py_ssize_t span = pitch // sw
     cdef Py_ssize_t rows = out_h + (kernel_h - 1) * dh  # padded rows used
     cdef Py_ssize_t oh, ow
-    cdef const pooled* ahead = &x[plane + 1, 0, 0, 0] if plane + 1 < x.shape[0] else NULL
     # (stride 1, floats without NaN: the same passes in vector instructions, ``_simd_passes``;
     # measured on SPPF's 5x5/1, (32, 256, 20, 20): one thread 7.4 -> 4.7 ms, two 5.3 -> 2.1)
     if pooled is float:
         if sw == 1 and fastpool_plane_max_float(
-                &out[plane, 0, 0, 0], &x[plane, 0, 0, 0], ahead, x.shape[2], x.shape[3], out_h,
-                out_w, kernel_h, kernel_w, dh, dw, top, left, pitch, lowest, source, across):
+                out, x, ahead, in_h, in_w, out_h, out_w, kernel_h, kernel_w, dh, dw, top, left,
+                pitch, lowest, source, across):
             return
     elif pooled is double:
         if sw == 1 and fastpool_plane_max_double(
-                &out[plane, 0, 0, 0], &x[plane, 0, 0, 0], ahead, x.shape[2], x.shape[3], out_h,
-                out_w, kernel_h, kernel_w, dh, dw, top, left, pitch, lowest, source, across):
+                out, x, ahead, in_h, in_w, out_h, out_w, kernel_h, kernel_w, dh, dw, top, left,
+                pitch, lowest, source, across):
             return
-    cdef Fold fold = MAX if copy_plane(source, &x[plane, 0, 0, 0], x.shape[2], x.shape[3], top,
-                                       left, pitch, ahead != NULL) else MAX_OF_NUMBERS
+    cdef Fold fold = MAX if copy_plane(source, x, in_h, in_w, top, left, pitch,
+                                       ahead != NULL) else MAX_OF_NUMBERS
     fold_window(across, source, fold, 0, (rows - 1) * span + out_w, sw, 1, 1, kernel_w, 0, 0,
                 dw, True, lowest)
     # one pass down the whole flattened plane, then the out_w valid columns of each row copied
@@ -406,7 +406,7 @@ cdef void forward_one_plane(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] o
                 dh * span, 0, True, lowest)
     for oh in range(out_h):
         for ow in range(out_w):
-            out[plane, 0, oh, ow] = down[oh * span + ow]
+            out[oh * out_w + ow] = down[oh * span + ow]
 
 
 def forward_plane(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] out,
@@ -428,15 +428,19 @@ def forward_plane(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] out,
         fill_planes(padded, padded.shape[1], lowest)
         if num_threads == 1:  # (an OpenMP region costs more than pooling a tiny array)
             for plane in range(out.shape[0]):
-                forward_one_plane(x, out, &padded[0, 0], &row_maxima[0, 0], &maxima[0, 0],
-                                  kernel_h, kernel_w, sw, dh, dw, top, left, pitch, lowest,
-                                  plane)
+                forward_one_plane(&x[plane, 0, 0, 0], &x[plane + 1, 0, 0, 0]
+                                  if plane + 1 < x.shape[0] else NULL, &out[plane, 0, 0, 0],
+                                  x.shape[2], x.shape[3], out.shape[2], out.shape[3],
+                                  &padded[0, 0], &row_maxima[0, 0], &maxima[0, 0], kernel_h,
+                                  kernel_w, sw, dh, dw, top, left, pitch, lowest)
         else:
             for plane in prange(out.shape[0], num_threads=num_threads, schedule="static"):
                 t = threadid()
-                forward_one_plane(x, out, &padded[t, 0], &row_maxima[t, 0], &maxima[t, 0],
-                                  kernel_h, kernel_w, sw, dh, dw, top, left, pitch, lowest,
-                                  plane)
+                forward_one_plane(&x[plane, 0, 0, 0], &x[plane + 1, 0, 0, 0]
+                                  if plane + 1 < x.shape[0] else NULL, &out[plane, 0, 0, 0],
+                                  x.shape[2], x.shape[3], out.shape[2], out.shape[3],
+                                  &padded[t, 0], &row_maxima[t, 0], &maxima[t, 0], kernel_h,
+                                  kernel_w, sw, dh, dw, top, left, pitch, lowest)
 
 
 cdef inline void settle_row(pooled* best, const pooled* first, Py_ssize_t rows,

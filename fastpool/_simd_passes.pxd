@@ -13,7 +13,8 @@
 #   which ``forward_plane`` and ``backward_plane`` otherwise fold over a padded copy of the
 #   whole plane in loops whose short rows end in scalar tails, then copy out or divide row
 #   by row. Here every pass runs in whole vectors, four chains side by side (each max or sum
-#   waits on the one before it), and the last pass writes the output rows directly.
+#   waits on the one before it), and the last pass writes the output rows directly; a max's
+#   pass down the window rows serves 4 output rows at once (FASTPOOL_SIMD_DOWN_4).
 #
 # Order: a max's taps meet as a row-major scan meets them, (v > m) ? v : m, which is what
 # MAXPS(v, m) computes (the plane's rows' maxima meet in row order the same way): so ties
@@ -208,6 +209,48 @@ cdef extern from *:
         } \
         return FASTPOOL_SIMD_ANY_##T(unordered) != 0; \
     }
+    /* The fold down a max's kh window rows (dh 1), 4 (or 2) output rows at once (van Herk /
+       Gil-Werman): the rows that all their windows share are folded once, the rows before
+       them into suffix maxima and those after into prefix maxima, every maximum taken as
+       LATER(earlier rows', later rows') = MAX(later, earlier), so that ties keep the
+       earliest row's value, as the scan does. For kh 5, 2 loads an output vector, not 5:
+       SPPF's 20x20 plane, the C loop alone, 316 -> 238 ns. ``out``: the first output row
+       (rows of n), ``row``: its first window row (rows of pitch). */
+    #define FASTPOOL_SIMD_LATER(T, earlier, later) FASTPOOL_SIMD_MAX_##T(later, earlier)
+    /* window row i of the column from a, rows p apart */
+    #define FASTPOOL_SIMD_ROW(T, i) FASTPOOL_SIMD_LOAD_##T(a + (i) * p)
+    #define FASTPOOL_SIMD_DOWN_4(type, T, out, row, pitch, kh, n, lanes) \
+        FASTPOOL_SIMD_EACH_VECTOR(o, 0, n, lanes) { \
+            const type* a = (row) + o; \
+            const Py_ssize_t p = (pitch); \
+            FASTPOOL_SIMD_##T s2 = FASTPOOL_SIMD_ROW(T, 2), s1, s0, c, p0, p1, p2; \
+            s1 = FASTPOOL_SIMD_LATER(T, FASTPOOL_SIMD_ROW(T, 1), s2); \
+            s0 = FASTPOOL_SIMD_LATER(T, FASTPOOL_SIMD_ROW(T, 0), s1); \
+            c = FASTPOOL_SIMD_ROW(T, 3); \
+            for (r = 4; r < (kh); r++) \
+                c = FASTPOOL_SIMD_LATER(T, c, FASTPOOL_SIMD_ROW(T, r)); \
+            p0 = FASTPOOL_SIMD_ROW(T, kh); \
+            p1 = FASTPOOL_SIMD_LATER(T, p0, FASTPOOL_SIMD_ROW(T, (kh) + 1)); \
+            p2 = FASTPOOL_SIMD_LATER(T, p1, FASTPOOL_SIMD_ROW(T, (kh) + 2)); \
+            s1 = FASTPOOL_SIMD_LATER(T, FASTPOOL_SIMD_LATER(T, s1, c), p0); \
+            s2 = FASTPOOL_SIMD_LATER(T, FASTPOOL_SIMD_LATER(T, s2, c), p1); \
+            FASTPOOL_SIMD_STORE_##T((out) + o, FASTPOOL_SIMD_LATER(T, s0, c)); \
+            FASTPOOL_SIMD_STORE_##T((out) + (n) + o, s1); \
+            FASTPOOL_SIMD_STORE_##T((out) + 2 * (n) + o, s2); \
+            FASTPOOL_SIMD_STORE_##T((out) + 3 * (n) + o, FASTPOOL_SIMD_LATER(T, c, p2)); \
+        } FASTPOOL_SIMD_END_EACH(o, n, lanes)
+    #define FASTPOOL_SIMD_DOWN_2(type, T, out, row, pitch, kh, n, lanes) \
+        FASTPOOL_SIMD_EACH_VECTOR(o, 0, n, lanes) { \
+            const type* a = (row) + o; \
+            const Py_ssize_t p = (pitch); \
+            FASTPOOL_SIMD_##T c = FASTPOOL_SIMD_ROW(T, 1); \
+            for (r = 2; r < (kh); r++) \
+                c = FASTPOOL_SIMD_LATER(T, c, FASTPOOL_SIMD_ROW(T, r)); \
+            FASTPOOL_SIMD_STORE_##T((out) + o, \
+                                    FASTPOOL_SIMD_LATER(T, FASTPOOL_SIMD_ROW(T, 0), c)); \
+            FASTPOOL_SIMD_STORE_##T((out) + (n) + o, \
+                                    FASTPOOL_SIMD_LATER(T, c, FASTPOOL_SIMD_ROW(T, kh))); \
+        } FASTPOOL_SIMD_END_EACH(o, n, lanes)
     #define FASTPOOL_SIMD_PLANE_MAX(name, copy, type, T) \
     static FASTPOOL_SIMD_OUT_OF_LINE int name( \
         type* out, const type* x, const type* ahead, Py_ssize_t in_h, Py_ssize_t in_w, \
@@ -228,7 +271,16 @@ cdef extern from *:
            window rows' maxima, padding rows too: padding (lowest) never changes a maximum */ \
         FASTPOOL_SIMD_FOLD(T, FASTPOOL_SIMD_TAKE_MAX, FASTPOOL_SIMD_KEEP, least, maxima, \
                            padded, 1, 0, kw, dw, (rows - 1) * pitch + out_w, lanes) \
-        for (h = 0; h < out_h; h++) \
+        h = 0; \
+        if (dh == 1 && kh >= 4) \
+            for (; h + 4 <= out_h; h += 4) \
+                FASTPOOL_SIMD_DOWN_4(type, T, out + h * out_w, maxima + h * pitch, pitch, kh, \
+                                     out_w, lanes) \
+        if (dh == 1 && kh >= 2) \
+            for (; h + 2 <= out_h; h += 2) \
+                FASTPOOL_SIMD_DOWN_2(type, T, out + h * out_w, maxima + h * pitch, pitch, kh, \
+                                     out_w, lanes) \
+        for (; h < out_h; h++) \
             FASTPOOL_SIMD_FOLD(T, FASTPOOL_SIMD_TAKE_MAX, FASTPOOL_SIMD_KEEP, least, \
                                out + h * out_w, maxima + h * pitch, 1, 0, kh, dh * pitch, \
                                out_w, lanes) \

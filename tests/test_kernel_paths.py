@@ -190,6 +190,12 @@ PLANE_MAXIMA = [  # stride-1 max windows on small planes, which _simd_passes tak
     ((2, 2, 7, 31), dict(kernel_size=(1, 4), stride=1, padding=(0, 2))),  # a row each
     ((1, 3, 12, 9), dict(kernel_size=(6, 3), stride=1, dilation=(2, 1), padding=(5, 1))),
     ((1, 2, 6, 5), dict(kernel_size=3, stride=1, padding=1)),  # rows shorter than a vector
+    # window rows folded down 4 or 2 output rows at once, the rest one by one
+    ((1, 2, 23, 17), dict(kernel_size=5, stride=1, padding=2)),  # 4 x 5, 2, 1
+    ((1, 2, 10, 12), dict(kernel_size=(4, 3), stride=1, padding=(2, 1))),  # 4 x 2, 2, 1
+    ((1, 2, 18, 16), dict(kernel_size=(7, 5), stride=1, padding=(3, 2))),  # 4 x 4, 2
+    ((1, 2, 13, 11), dict(kernel_size=(3, 2), stride=1, padding=(1, 0))),  # 2 x 6, 1
+    ((1, 2, 9, 10), dict(kernel_size=2, stride=1)),  # 2 x 4
 ]
 
 
@@ -198,8 +204,9 @@ PLANE_MAXIMA = [  # stride-1 max windows on small planes, which _simd_passes tak
 @pytest.mark.parametrize("shape, kwargs", PLANE_MAXIMA)
 def test_vector_plane_maxima_keep_the_scans_bits(shape, kwargs, dtype, threads):
     """Signed zeros tie everywhere, planes without NaN (taken in vector instructions) and the
-    first with NaN payloads (pooled by the folds), in one call: the reference's bits; and
-    max_pool1d's stride-1 windows (its planes are single rows)."""
+    first with NaN payloads (pooled by the folds), in one call: the reference's bits; distinct
+    values, where any tap missed or taken twice shows; and max_pool1d's stride-1 windows (its
+    planes are single rows)."""
     assert _arguments.pool_plan(shape[2:], *[(v, v) if isinstance(v, int) else v for v in (
         kwargs["kernel_size"], 1, kwargs.get("padding", 0), kwargs.get("dilation", 1))],
         kwargs.get("ceil_mode", False)).plane_pass is not None
@@ -211,6 +218,9 @@ def test_vector_plane_maxima_keep_the_scans_bits(shape, kwargs, dtype, threads):
     np.testing.assert_array_equal(y.view(bits), reference.max_pool2d(x, **kwargs).view(bits))
     planes = y.reshape(-1, *y.shape[2:])
     assert np.isnan(planes[0]).any() and not np.isnan(planes[1:]).any()  # (both kinds met)
+    distinct = rng.permutation(x.size).reshape(shape).astype(dtype)  # (every tap matters)
+    np.testing.assert_array_equal(fastpool.max_pool2d(distinct, **kwargs, num_threads=threads),
+                                  reference.max_pool2d(distinct, **kwargs))
     x1 = x.reshape(shape[0], -1, shape[3])
     np.testing.assert_array_equal(
         fastpool.max_pool1d(x1, 5, stride=1, padding=2, num_threads=threads).view(bits),
