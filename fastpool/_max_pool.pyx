@@ -821,14 +821,17 @@ cdef inline Py_ssize_t put_winners(real* row, const real* gradient, const any_in
                                    Py_ssize_t taps) noexcept nogil:
     """For windows ow in [low, high) with taps at row[ow * stride + j], j < taps: write the
     gradient (+ 0.0, as the scatter's zero start adds) to tap index[ow] - start - ow * step
-    and 0 to the others. Returns how many windows had their tap named. The caller makes sure
-    that 32-bit arithmetic is exact (indices and positions below 2**31), so keys and values
-    share vector lanes; uint8 keys are widened first, a chunk at a time (else the loop would
-    take 16 windows per vector, too many for short rows). Literal strides and tap counts from
-    the caller make the loops vectorised."""
+    and 0 to the others. Returns how many windows had their tap named, or -1 where some
+    index is negative or from 2**31 up: the keys are 32-bit (sharing vector lanes with the
+    values), exact below 2**31 (the caller makes sure that positions are), and such an index
+    names no tap, so the row's count is short either way and the caller discards the
+    gradient. uint8 keys are widened first, a chunk at a time (else the loop would take 16
+    windows per vector, too many for short rows). Literal strides and tap counts from the
+    caller make the loops vectorised."""
     cdef Py_ssize_t ow, j, first, end
     cdef unsigned int keys[KEY_CHUNK]
     cdef unsigned int key, matched = 0  # (32-bit, as the keys: the same vector lanes)
+    cdef uint64_t wide = 0
     cdef real value
     first = low
     while first < high:
@@ -840,12 +843,36 @@ cdef inline Py_ssize_t put_winners(real* row, const real* gradient, const any_in
             if any_index is uint8_t:
                 key = keys[ow - first]
             else:
+                # (in the same pass as the keys, not one before it: measured on
+                # (1, 3, 1024, 1024)'s 2x2/2, one thread, that pass took a third of the time)
+                wide = wide | (<uint64_t>index[ow] >> 31)
                 key = <unsigned int>index[ow] - <unsigned int>(start + ow * step)
             value = gradient[ow] + 0
             for j in range(taps):
                 row[ow * stride + j] = value if key == <unsigned int>j else 0
             matched += key < <unsigned int>taps
         first = end
+    return -1 if wide else matched
+
+
+cdef inline Py_ssize_t put_windows(real* row, const real* gradient, const any_index* index,
+                                   Py_ssize_t position, Py_ssize_t rank,
+                                   const Py_ssize_t[:, ::1] ww, Py_ssize_t dw, Py_ssize_t low,
+                                   Py_ssize_t high) noexcept nogil:
+    """``put_row``'s windows [low, high) one by one, in exact arithmetic. Returns how many
+    had their winner in the row."""
+    cdef Py_ssize_t ow, j, key, unit, taps, matched = 0
+    cdef real value
+    for ow in range(low, high):
+        taps = ww[1, ow]
+        if any_index is uint8_t:
+            key, unit = <Py_ssize_t>index[ow] - rank * taps, 1
+        else:
+            key, unit = <Py_ssize_t>index[ow] - position - ww[0, ow], dw
+        value = gradient[ow] + 0
+        for j in range(taps):
+            row[ww[0, ow] + j * dw] = value if key == j * unit else 0
+        matched += 0 <= key < taps * unit and key % unit == 0
     return matched
 
 
@@ -856,46 +883,30 @@ cdef inline Py_ssize_t put_row(real* row, const real* gradient, const any_index*
                                Py_ssize_t offset) noexcept nogil:
     """One input row of the write-once backward (``backward_disjoint``): the row is tap row
     ``rank`` (row-major, of the window's tap rows) of one output row's windows and starts at
-    flat index ``position``. Interior windows go through ``put_winners`` where 32-bit keys are
-    exact, the others one by one. Returns how many windows had their winner in this row."""
-    cdef Py_ssize_t ow, j, edge, key, unit, taps, matched = 0
+    flat index ``position``. Interior windows go through ``put_winners`` where positions are
+    below 2**31, the others one by one. Returns how many windows had their winner in this
+    row (less where some index is invalid)."""
     cdef Py_ssize_t kernel = ww[1, low] if high > low and dw == 1 else 0
-    cdef uint64_t wide = 0
-    cdef real value
+    cdef Py_ssize_t matched
     if in_w > INT32_MAX or (any_index is not uint8_t and position + in_w > INT32_MAX):
         kernel = 0
-    if any_index is not uint8_t:
-        for ow in range(low if kernel else 0, high if kernel else 0):
-            wide = wide | (<uint64_t>index[ow] >> 31)  # negative, or from 2**31 up
-        if wide:
-            kernel = 0
     # all zeros first where windows leave gaps or none are vectorised; else the interior
     # windows tile [low * stride + offset, high * stride + offset)
     zero_around(row, in_w, low * stride + offset if kernel == stride else 0,
                 high * stride + offset if kernel == stride else 0)
-    for edge in range(out_w - (high - low if kernel else 0)):
-        ow = edge if edge < low or not kernel else edge + (high - low)
-        taps = ww[1, ow]
-        if any_index is uint8_t:
-            key, unit = <Py_ssize_t>index[ow] - rank * taps, 1
-        else:
-            key, unit = <Py_ssize_t>index[ow] - position - ww[0, ow], dw
-        value = gradient[ow] + 0
-        for j in range(taps):
-            row[ww[0, ow] + j * dw] = value if key == j * unit else 0
-        matched += 0 <= key < taps * unit and key % unit == 0
-    if kernel:
-        # uint8: the rank within the window; flat: the position from the window's first tap
-        if stride == 2 and kernel == 2:
-            matched += put_winners(row + offset, gradient, index,
-                                   rank * 2 if any_index is uint8_t else position + offset,
-                                   0 if any_index is uint8_t else 2, low, high, 2, 2)
-        else:
-            matched += put_winners(row + offset, gradient, index,
-                                   rank * kernel if any_index is uint8_t else position + offset,
-                                   0 if any_index is uint8_t else stride, low, high, stride,
-                                   kernel)
-    return matched
+    if not kernel:
+        return put_windows(row, gradient, index, position, rank, ww, dw, 0, out_w)
+    matched = (put_windows(row, gradient, index, position, rank, ww, dw, 0, low)
+               + put_windows(row, gradient, index, position, rank, ww, dw, high, out_w))
+    # uint8: the rank within the window; flat: the position from the window's first tap
+    if stride == 2 and kernel == 2:
+        return matched + put_winners(row + offset, gradient, index,
+                                     rank * 2 if any_index is uint8_t else position + offset,
+                                     0 if any_index is uint8_t else 2, low, high, 2, 2)
+    return matched + put_winners(row + offset, gradient, index,
+                                 rank * kernel if any_index is uint8_t else position + offset,
+                                 0 if any_index is uint8_t else stride, low, high, stride,
+                                 kernel)
 
 
 cdef Py_ssize_t backward_disjoint_band(const real[:, :, :, ::1] grad_output,
