@@ -9,7 +9,8 @@ of the thread count). A prange over (plane, chunk) tasks reduces each chunk into
 partial arrays, then a prange over planes combines each plane's partials in chunk order. So
 large planes use every thread even when there are few of them, no two threads write the same
 element, and the bits are the same for any thread count. Planes of one chunk skip the
-partials: a task per plane. Within a chunk, LANES interleaved accumulators break the serial
+partials: a task per plane. The mean's gradient writes all planes as one flat run, cut into
+chunks, each element written once. Within a chunk, LANES interleaved accumulators break the serial
 dependency of one running sum or maximum, so the compiler can vectorise. Channels-last means
 take the same tasks (a sample, or a sample's chunk) over whole rows of C channels, summed
 side by side (vectorised across channels) into per-thread lanes; each channel meets its
@@ -291,26 +292,35 @@ def mean_channels_last(const real[:, :, ::1] x, real[:, ::1] out, real[:, ::1] l
                     out[n, c] = total / <real>divisor
 
 
-cdef inline void share_chunk(const real[::1] grad_output, real[:, ::1] grad_input,
-                             Py_ssize_t chunk, Py_ssize_t divisor,
-                             Py_ssize_t task) noexcept nogil:
-    """One task of ``mean_backward``: chunk ``task`` (of all planes' chunks)."""
-    cdef Py_ssize_t size = grad_input.shape[1], chunks = (size + chunk - 1) // chunk
-    cdef Py_ssize_t plane = task // chunks, start = (task % chunks) * chunk, i
-    cdef real share = grad_output[plane] / <real>divisor
-    for i in range(start, min(start + chunk, size)):
-        grad_input[plane, i] = share
+cdef inline void share_range(const real* grad_output, real* grad_input, Py_ssize_t size,
+                             Py_ssize_t divisor, Py_ssize_t begin,
+                             Py_ssize_t end) noexcept nogil:
+    """One task of ``mean_backward``: the flat elements [begin, end) of all planes (of
+    ``size`` elements each), plane by plane."""
+    cdef Py_ssize_t plane = begin // size, first = begin, stop, i
+    cdef real share
+    while first < end:
+        share = grad_output[plane] / <real>divisor
+        stop = min((plane + 1) * size, end)
+        for i in range(first, stop):
+            grad_input[i] = share
+        first, plane = stop, plane + 1
 
 
 def mean_backward(const real[::1] grad_output, real[:, ::1] grad_input, Py_ssize_t chunk,
                   Py_ssize_t divisor, int num_threads):
-    """Every element of plane p gets grad_output[p] / divisor (one window holds them all)."""
-    cdef Py_ssize_t tasks = grad_input.shape[0] * ((grad_input.shape[1] + chunk - 1) // chunk)
-    cdef Py_ssize_t task
+    """Every element of plane p gets grad_output[p] / divisor (one window holds them all). The
+    planes' elements are cut, as one flat run, into tasks of ``chunk`` elements (measured on
+    (32, 2048, 7, 7), two threads: 0.357 -> 0.341 ms, medians of 30 rounds interleaved with
+    a task per plane)."""
+    cdef Py_ssize_t total = grad_input.shape[0] * grad_input.shape[1]
+    cdef Py_ssize_t tasks = (total + chunk - 1) // chunk, task
     with nogil:
         if num_threads == 1:  # (an OpenMP region costs more than a tiny array's gradient)
             for task in range(tasks):
-                share_chunk(grad_output, grad_input, chunk, divisor, task)
+                share_range(&grad_output[0], &grad_input[0, 0], grad_input.shape[1], divisor,
+                            task * chunk, min((task + 1) * chunk, total))
         else:
             for task in prange(tasks, num_threads=num_threads, schedule="static"):
-                share_chunk(grad_output, grad_input, chunk, divisor, task)
+                share_range(&grad_output[0], &grad_input[0, 0], grad_input.shape[1], divisor,
+                            task * chunk, min((task + 1) * chunk, total))
