@@ -63,7 +63,7 @@ from cython.parallel cimport prange, threadid
 from libc.stdint cimport INT32_MAX, int32_t, int64_t, uint8_t, uint64_t
 
 from fastpool._kernel_common cimport (Band, WindowRow, alike_rows, band_of, next_row, pooled,
-                                      prefetch, real, window_row, zero_around)
+                                      real, window_row, zero_around)
 from fastpool._tap_loops cimport (MAX, MAX_OF_NUMBERS, Fold, copy_plane, fill_planes,
                                   fold_pass, fold_rows, fold_window, holds_nan, pad_row)
 from fastpool._simd_passes cimport fastpool_plane_max_double, fastpool_plane_max_float
