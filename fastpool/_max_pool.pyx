@@ -48,7 +48,10 @@ reaches them (so that the adds meet rows just written, in L1: measured on the Re
 zeroing the band first). Bands are disjoint, so there are no races and no atomics; every
 input element receives its gradients in output order whatever the banding, so the bits are
 the same for any thread count (and the same as PyTorch's serial scatter). Overlapping
-windows that share a winner accumulate. Where no two windows share an input,
+windows that share a winner accumulate. Into a new result a task also checks the indices, a
+run of up to CHECKED_ROWS output rows at a time just after their scatter, while they are in
+L1; an invalid index's gradient lands in the task's own band or nowhere, and the caller then
+discards the result and names the index. Where no two windows share an input,
 ``backward_disjoint`` writes each input row once instead (the winners' gradients + 0.0,
 which is what the scatter's zero start gives, and zeros elsewhere), finding each window's
 winner by comparing keys in 32-bit vector lanes; on small planes with flat indices,
