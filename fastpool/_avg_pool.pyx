@@ -39,8 +39,8 @@ Kernels trust their inputs (validated in Python), release the GIL and never rais
 
 from cython.parallel cimport prange, threadid
 
-from fastpool._kernel_common cimport (Band, WindowRow, band_of, next_row, prefetch, real,
-                                      window_row, zero_around)
+from fastpool._kernel_common cimport (Band, WindowRow, band_of, next_row, plane_after,
+                                      prefetch, real, window_row, zero_around)
 from fastpool._tap_loops cimport SUM, copy_plane, fill_planes, fold_window
 from fastpool._simd_passes cimport (fastpool_plane_average_backward_double,
                                     fastpool_plane_average_backward_float,
@@ -228,19 +228,17 @@ def forward_plane(const real[:, :, :, ::1] x, real[:, :, :, ::1] out, real[:, ::
             fill_planes(padded, rows * pitch, 0)
         if num_threads == 1:  # (an OpenMP region costs more than pooling a tiny array)
             for plane in range(out.shape[0]):
-                forward_one_plane(&x[plane, 0, 0, 0], &x[plane + 1, 0, 0, 0]
-                                  if plane + 1 < x.shape[0] else NULL, &out[plane, 0, 0, 0],
-                                  x.shape[2], x.shape[3], out.shape[2], out.shape[3],
-                                  &padded[0, 0], &totals[0, 0], &divisors[0], shared,
-                                  &wh[2, 0], kernel_h, kernel_w, top, left)
+                forward_one_plane(&x[plane, 0, 0, 0], plane_after(x, plane),
+                                  &out[plane, 0, 0, 0], x.shape[2], x.shape[3], out.shape[2],
+                                  out.shape[3], &padded[0, 0], &totals[0, 0], &divisors[0],
+                                  shared, &wh[2, 0], kernel_h, kernel_w, top, left)
         else:
             for plane in prange(out.shape[0], num_threads=num_threads, schedule="static"):
                 t = threadid()
-                forward_one_plane(&x[plane, 0, 0, 0], &x[plane + 1, 0, 0, 0]
-                                  if plane + 1 < x.shape[0] else NULL, &out[plane, 0, 0, 0],
-                                  x.shape[2], x.shape[3], out.shape[2], out.shape[3],
-                                  &padded[t, 0], &totals[t, 0], &divisors[0], shared,
-                                  &wh[2, 0], kernel_h, kernel_w, top, left)
+                forward_one_plane(&x[plane, 0, 0, 0], plane_after(x, plane),
+                                  &out[plane, 0, 0, 0], x.shape[2], x.shape[3], out.shape[2],
+                                  out.shape[3], &padded[t, 0], &totals[t, 0], &divisors[0],
+                                  shared, &wh[2, 0], kernel_h, kernel_w, top, left)
 
 
 cdef inline void divide_row(real* share, const real* gradient, Py_ssize_t divisor_dh,
@@ -313,8 +311,8 @@ def backward_plane(const real[:, :, :, ::1] grad_output, real[:, :, :, ::1] grad
         shared = divisor_table(divisors, wh, ww, scale)
         if num_threads == 1:  # (an OpenMP region costs more than a tiny array's gradient)
             for plane in range(grad_input.shape[0]):
-                backward_one_plane(&grad_output[plane, 0, 0, 0], &grad_output[plane + 1, 0, 0, 0]
-                                   if plane + 1 < grad_output.shape[0] else NULL,
+                backward_one_plane(&grad_output[plane, 0, 0, 0],
+                                   plane_after(grad_output, plane),
                                    &grad_input[plane, 0, 0, 0], grad_output.shape[2],
                                    grad_output.shape[3], grad_input.shape[2],
                                    grad_input.shape[3], &shares[0, 0], &totals[0, 0],
@@ -324,8 +322,8 @@ def backward_plane(const real[:, :, :, ::1] grad_output, real[:, :, :, ::1] grad
             for plane in prange(grad_input.shape[0], num_threads=num_threads,
                                 schedule="static"):
                 t = threadid()
-                backward_one_plane(&grad_output[plane, 0, 0, 0], &grad_output[plane + 1, 0, 0, 0]
-                                   if plane + 1 < grad_output.shape[0] else NULL,
+                backward_one_plane(&grad_output[plane, 0, 0, 0],
+                                   plane_after(grad_output, plane),
                                    &grad_input[plane, 0, 0, 0], grad_output.shape[2],
                                    grad_output.shape[3], grad_input.shape[2],
                                    grad_input.shape[3], &shares[t, 0], &totals[t, 0],

@@ -4,18 +4,17 @@ Layout: inputs are (planes, plane_size), C-contiguous (planes = N * C); outputs 
 for max one index) per plane. ``mean_channels_last`` takes a channels-last input as (N,
 plane_size, C), C-contiguous, and writes (N, C).
 
-Parallelism: each plane is cut into chunks of a fixed size (chosen by the caller, independent
-of the thread count). A prange over (plane, chunk) tasks reduces each chunk into the caller's
+Parallelism: each plane is cut into chunks of a fixed size (chosen by the caller, independent of
+the thread count). A prange over (plane, chunk) tasks reduces each chunk into the caller's
 partial arrays, then a prange over planes combines each plane's partials in chunk order. So
 large planes use every thread even when there are few of them, no two threads write the same
-element, and the bits are the same for any thread count. Planes of one chunk skip the
-partials: a task per plane. The mean's gradient writes all planes as one flat run, cut into
-chunks, each element written once. Within a chunk, LANES interleaved accumulators break the serial
-dependency of one running sum or maximum, so the compiler can vectorise. Channels-last means
-take the same tasks (a sample, or a sample's chunk) over whole rows of C channels, summed
-side by side (vectorised across channels) into per-thread lanes; each channel meets its
-values in the same chunks, lanes and order as a C-order plane: the two layouts give the same
-bits.
+element, and the bits are the same for any thread count. Planes of one chunk skip the partials:
+a task per plane. The mean's gradient writes all planes as one flat run, cut into chunks, each
+element written once. Within a chunk, LANES interleaved accumulators break the serial dependency
+of one running sum or maximum, so the compiler can vectorise. Channels-last means take the same
+tasks (a sample, or a sample's chunk) over whole rows of C channels, summed side by side
+(vectorised across channels) into per-thread lanes; each channel meets its values in the same
+chunks, lanes and order as a C-order plane: the two layouts give the same bits.
 
 Ties and NaN (PyTorch's rule, as in _max_pool: an element replaces the running maximum when
 it is greater or NaN): a chunk's winner is its last NaN, or else the first element equal to

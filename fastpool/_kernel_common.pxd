@@ -46,6 +46,13 @@ cdef inline void prefetch(const void* start, Py_ssize_t size) noexcept nogil:
         fastpool_prefetch(line + offset)
 
 
+cdef inline const pooled* plane_after(const pooled[:, :, :, ::1] a,
+                                      Py_ssize_t plane) noexcept nogil:
+    """The plane after ``plane`` of ``a``, or NULL after the last: what a task working a plane
+    at a time asks for in the cache while it works (``prefetch``)."""
+    return &a[plane + 1, 0, 0, 0] if plane + 1 < a.shape[0] else NULL
+
+
 # Forward kernels split each plane's output rows into bands, a task each (the caller picks
 # the band size): task t holds plane t // bands, rows [first, end) of its depth * height rows,
 # met in order, (d, h) counted up by next_row from one row before the first.

@@ -65,8 +65,8 @@ index keeps the later value). Kernels trust validated input, release the GIL, ne
 from cython.parallel cimport prange, threadid
 from libc.stdint cimport INT32_MAX, int32_t, int64_t, uint8_t, uint64_t
 
-from fastpool._kernel_common cimport (Band, WindowRow, alike_rows, band_of, next_row, pooled,
-                                      real, window_row, zero_around)
+from fastpool._kernel_common cimport (Band, WindowRow, alike_rows, band_of, next_row,
+                                      plane_after, pooled, real, window_row, zero_around)
 from fastpool._tap_loops cimport (MAX, MAX_OF_NUMBERS, Fold, copy_plane, fill_planes,
                                   fold_pass, fold_rows, fold_window, holds_nan, pad_row)
 from fastpool._simd_passes cimport fastpool_plane_max_double, fastpool_plane_max_float
@@ -431,19 +431,19 @@ def forward_plane(const pooled[:, :, :, ::1] x, pooled[:, :, :, ::1] out,
         fill_planes(padded, padded.shape[1], lowest)
         if num_threads == 1:  # (an OpenMP region costs more than pooling a tiny array)
             for plane in range(out.shape[0]):
-                forward_one_plane(&x[plane, 0, 0, 0], &x[plane + 1, 0, 0, 0]
-                                  if plane + 1 < x.shape[0] else NULL, &out[plane, 0, 0, 0],
-                                  x.shape[2], x.shape[3], out.shape[2], out.shape[3],
-                                  &padded[0, 0], &row_maxima[0, 0], &maxima[0, 0], kernel_h,
-                                  kernel_w, sw, dh, dw, top, left, pitch, lowest)
+                forward_one_plane(&x[plane, 0, 0, 0], plane_after(x, plane),
+                                  &out[plane, 0, 0, 0], x.shape[2], x.shape[3], out.shape[2],
+                                  out.shape[3], &padded[0, 0], &row_maxima[0, 0],
+                                  &maxima[0, 0], kernel_h, kernel_w, sw, dh, dw, top, left,
+                                  pitch, lowest)
         else:
             for plane in prange(out.shape[0], num_threads=num_threads, schedule="static"):
                 t = threadid()
-                forward_one_plane(&x[plane, 0, 0, 0], &x[plane + 1, 0, 0, 0]
-                                  if plane + 1 < x.shape[0] else NULL, &out[plane, 0, 0, 0],
-                                  x.shape[2], x.shape[3], out.shape[2], out.shape[3],
-                                  &padded[t, 0], &row_maxima[t, 0], &maxima[t, 0], kernel_h,
-                                  kernel_w, sw, dh, dw, top, left, pitch, lowest)
+                forward_one_plane(&x[plane, 0, 0, 0], plane_after(x, plane),
+                                  &out[plane, 0, 0, 0], x.shape[2], x.shape[3], out.shape[2],
+                                  out.shape[3], &padded[t, 0], &row_maxima[t, 0],
+                                  &maxima[t, 0], kernel_h, kernel_w, sw, dh, dw, top, left,
+                                  pitch, lowest)
 
 
 cdef inline void settle_row(pooled* best, const pooled* first, Py_ssize_t rows,

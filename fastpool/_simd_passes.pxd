@@ -217,8 +217,12 @@ cdef extern from *:
        SPPF's 20x20 plane, the C loop alone, 316 -> 238 ns. ``out``: the first output row
        (rows of n), ``row``: its first window row (rows of pitch). */
     #define FASTPOOL_SIMD_LATER(T, earlier, later) FASTPOOL_SIMD_MAX_##T(later, earlier)
-    /* window row i of the column from a, rows p apart */
+    /* window row i of the column from a, rows p apart; c = rows [first, end) of it, folded */
     #define FASTPOOL_SIMD_ROW(T, i) FASTPOOL_SIMD_LOAD_##T(a + (i) * p)
+    #define FASTPOOL_SIMD_ROWS(T, c, first, end) \
+        c = FASTPOOL_SIMD_ROW(T, first); \
+        for (r = (first) + 1; r < (end); r++) \
+            c = FASTPOOL_SIMD_LATER(T, c, FASTPOOL_SIMD_ROW(T, r));
     #define FASTPOOL_SIMD_DOWN_4(type, T, out, row, pitch, kh, n, lanes) \
         FASTPOOL_SIMD_EACH_VECTOR(o, 0, n, lanes) { \
             const type* a = (row) + o; \
@@ -226,9 +230,7 @@ cdef extern from *:
             FASTPOOL_SIMD_##T s2 = FASTPOOL_SIMD_ROW(T, 2), s1, s0, c, p0, p1, p2; \
             s1 = FASTPOOL_SIMD_LATER(T, FASTPOOL_SIMD_ROW(T, 1), s2); \
             s0 = FASTPOOL_SIMD_LATER(T, FASTPOOL_SIMD_ROW(T, 0), s1); \
-            c = FASTPOOL_SIMD_ROW(T, 3); \
-            for (r = 4; r < (kh); r++) \
-                c = FASTPOOL_SIMD_LATER(T, c, FASTPOOL_SIMD_ROW(T, r)); \
+            FASTPOOL_SIMD_ROWS(T, c, 3, kh) \
             p0 = FASTPOOL_SIMD_ROW(T, kh); \
             p1 = FASTPOOL_SIMD_LATER(T, p0, FASTPOOL_SIMD_ROW(T, (kh) + 1)); \
             p2 = FASTPOOL_SIMD_LATER(T, p1, FASTPOOL_SIMD_ROW(T, (kh) + 2)); \
@@ -243,9 +245,8 @@ cdef extern from *:
         FASTPOOL_SIMD_EACH_VECTOR(o, 0, n, lanes) { \
             const type* a = (row) + o; \
             const Py_ssize_t p = (pitch); \
-            FASTPOOL_SIMD_##T c = FASTPOOL_SIMD_ROW(T, 1); \
-            for (r = 2; r < (kh); r++) \
-                c = FASTPOOL_SIMD_LATER(T, c, FASTPOOL_SIMD_ROW(T, r)); \
+            FASTPOOL_SIMD_##T c; \
+            FASTPOOL_SIMD_ROWS(T, c, 1, kh) \
             FASTPOOL_SIMD_STORE_##T((out) + o, \
                                     FASTPOOL_SIMD_LATER(T, FASTPOOL_SIMD_ROW(T, 0), c)); \
             FASTPOOL_SIMD_STORE_##T((out) + (n) + o, \

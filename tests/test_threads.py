@@ -10,6 +10,7 @@ import pytest
 
 import fastpool
 from cases import random_array
+from fastpool import _arguments
 
 
 def test_omp_num_threads_is_the_default():
@@ -110,7 +111,6 @@ def test_every_kernel_gives_the_same_bits_on_one_thread_and_on_several(name, kwa
 def test_bands_give_each_thread_as_many_tasks_where_the_rows_allow(planes, rows, threads):
     """Tasks are handed out in equal shares: few planes are cut into bands whose count, over
     all planes, the thread count divides, unless every row is already a band of its own."""
-    from fastpool import _arguments
     size = _arguments.band_rows(planes, rows, threads)
     bands = -(-rows // size)  # (the last band may be shorter)
     assert 1 <= size <= rows
