@@ -6,7 +6,8 @@ import pytest
 
 import fastpool
 
-pytestmark = pytest.mark.slow
+# (one after another in one process: side by side, the two would need ~20 GB)
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("huge")]
 
 
 def test_array_with_more_than_2_31_elements():

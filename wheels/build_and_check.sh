@@ -69,7 +69,7 @@ check_with() {
     local numpy=$1 dir=$2
     "$python" -m venv "$dir/venv"
     "$dir/venv/bin/python" -m pip install --quiet --upgrade pip
-    "$dir/venv/bin/python" -m pip install --quiet "$wheel" "$numpy" pytest hypothesis threadpoolctl
+    "$dir/venv/bin/python" -m pip install --quiet "$wheel" "$numpy" pytest pytest-xdist hypothesis threadpoolctl
     cp -r tests examples pyproject.toml "$dir/"
     cd "$dir"
     "$dir/venv/bin/python" - <<'PY'
