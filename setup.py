@@ -13,11 +13,13 @@ Everything about compiling lives here, once:
   picks that build at import time where the CPU has AVX2 (FASTPOOL_SIMD=baseline declines it).
   The baseline modules stay plain x86-64, so the wheel runs on any x86-64 CPU.
   ``FASTPOOL_AVX2=0`` builds without the variant.
-- a kept copy of each compiled module, beside its generated C (or under
-  ``FASTPOOL_MODULE_CACHE``, a directory laid out as build/cython), reused while that C, the
-  compiler and the flags are the same (pip builds an editable install afresh each time).
+- the generated C, reused while the sources, Cython, NumPy and the directives are the same,
+  and a kept copy of each compiled module beside it, reused while that C, the compiler and the
+  flags are the same (under build/cython, or ``FASTPOOL_MODULE_CACHE``, a directory laid out
+  the same way; pip builds an editable install afresh each time).
 """
 
+import glob
 import hashlib
 import os
 import shutil
@@ -25,6 +27,7 @@ import sys
 import sysconfig
 import tempfile
 
+import Cython
 import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
@@ -88,27 +91,33 @@ def compile_cost(ext):
     return size * (2 if AVX2_FLAGS[0] in ext.extra_compile_args else 1)
 
 
+def digest(paths, facts):
+    """A digest of the files ``paths`` (their contents, in order) and of ``facts``."""
+    result = hashlib.sha256()
+    for path in paths:
+        with open(path, "rb") as f:
+            result.update(f.read())
+    result.update(repr(facts).encode())
+    return result.hexdigest()
+
+
 def compile_key(compiler, ext):
     """What a compiled module depends on: its generated C, and the compiler and flags that
     compile and link it (a digest)."""
-    digest = hashlib.sha256()
-    for source in ext.sources:
-        with open(source, "rb") as f:
-            digest.update(f.read())
-    digest.update(repr((ext.name, ext.define_macros, ext.extra_compile_args,
-                        ext.extra_link_args, compiler.compiler_type,
-                        getattr(compiler, "compiler_so", None),
-                        getattr(compiler, "linker_so", None), sys.version,
-                        # (NumPy's headers, the only include directory, by version: pip's
-                        # build environment is a new temporary directory each time)
-                        numpy.__version__ if ext.include_dirs else None,
-                        sysconfig.get_config_var("EXT_SUFFIX"))).encode())
-    return digest.hexdigest()
+    return digest(ext.sources, (ext.name, ext.define_macros, ext.extra_compile_args,
+                                ext.extra_link_args, compiler.compiler_type,
+                                getattr(compiler, "compiler_so", None),
+                                getattr(compiler, "linker_so", None), sys.version,
+                                # (NumPy's headers, the only include directory, by version:
+                                # pip's build environment is a new temporary directory each time)
+                                numpy.__version__ if ext.include_dirs else None,
+                                sysconfig.get_config_var("EXT_SUFFIX")))
 
 
 def copy_module(source, target):
-    """Copy a compiled module to ``target`` as a new file (os.replace): a process that has the
-    old one loaded keeps its own, where writing into it would change code under it."""
+    """Copy a compiled module (or generated C) to ``target`` as a new file (os.replace): a
+    process that has the old one loaded keeps its own, where writing into it would change code
+    under it."""
     os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
     shutil.copyfile(source, target + ".part")
     os.replace(target + ".part", target)
@@ -199,9 +208,35 @@ def extension(module, name, **options):
 
 
 def cythonized(extensions, build_dir):
-    return cythonize(extensions, compiler_directives=DIRECTIVES,
-                     build_dir=os.path.join(CYTHON_DIR, build_dir),
-                     nthreads=os.cpu_count() or 1)
+    """``extensions`` with their generated C, under build/cython/``build_dir``: Cython's, or
+    the C generated before (there, or under ``FASTPOOL_MODULE_CACHE``) from the same sources
+    with the same Cython and directives. (Cython goes by timestamps, and in each new build
+    environment pip installs it afresh, newer than the C: every `pip install` generated all
+    the C again, ~30 s on 2 cores, to the same bytes.)"""
+    directory = os.path.join(CYTHON_DIR, build_dir)
+    key = digest(sorted(glob.glob("fastpool/*.pyx") + glob.glob("fastpool/*.pxd")),
+                 # (NumPy's version: its own .pxd is cimported)
+                 (Cython.__version__, numpy.__version__, DIRECTIVES,
+                  [ext.name for ext in extensions]))
+    generated = [os.path.join(directory, os.path.splitext(ext.sources[0])[0] + ".c")
+                 for ext in extensions]
+    for place in [CYTHON_DIR] + ([MODULE_CACHE] if MODULE_CACHE else []):
+        kept = [os.path.join(place, os.path.relpath(c, CYTHON_DIR)) for c in generated]
+        key_file = os.path.join(place, build_dir, "sources.key")
+        if all(map(os.path.exists, kept + [key_file])):
+            with open(key_file) as f:
+                if f.read() == key:
+                    for source, target in zip(kept, generated):
+                        if source != target:
+                            copy_module(source, target)
+                    for ext, c in zip(extensions, generated):
+                        ext.sources = [c]
+                    return extensions
+    extensions = cythonize(extensions, compiler_directives=DIRECTIVES, build_dir=directory,
+                           nthreads=os.cpu_count() or 1)
+    with open(os.path.join(directory, "sources.key"), "w") as f:
+        f.write(key)
+    return extensions
 
 
 extensions = cythonized([extension(f"fastpool.{name}", name) for name in MODULES], variant)

@@ -29,10 +29,11 @@ trap 'rm -rf "$work"' EXIT
 export PATH="$work/tools/bin:$PATH"  # auditwheel runs patchelf
 
 rm -rf wheels/dist wheels/*.whl
-# The wheel's build generates its C from the sdist's sources, and takes each module already
-# compiled here (by a release build, as CI's) from byte-identical C with the same compiler
-# and flags instead of compiling it again (setup.py, FASTPOOL_MODULE_CACHE); any other
-# module it compiles.
+# The wheel's build takes the C generated here (by a release build, as CI's) where the
+# sdist's sources, Cython, NumPy and the directives are the same, and each module compiled
+# here from byte-identical C with the same compiler and flags, instead of doing the work
+# again (setup.py, FASTPOOL_MODULE_CACHE); anything else it generates and compiles (a
+# source the sdist lacked would change the sources' digest, and fail Cython).
 FASTPOOL_MODULE_CACHE="$repo/build/cython" "$work/tools/bin/python" -m build --outdir wheels/dist .
 sdist=$(ls wheels/dist/fastpool-*.tar.gz)
 "$work/tools/bin/auditwheel" repair --wheel-dir wheels wheels/dist/fastpool-*.whl
