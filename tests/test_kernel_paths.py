@@ -233,10 +233,11 @@ def test_vector_plane_sums_keep_the_row_kernels_bits(name, kwargs, dtype):
     """Stride-1 averages of small planes and their gradients, which _simd_passes sums in
     vector instructions, on values whose sums round differently in any other order: the
     channels-last (row) kernels' bits, rows of whole vectors and of a last vector overlapping
-    the one before."""
+    the one before, in one group of four vectors or more (the passes go down the rows a group
+    of columns at a time)."""
     nd = int(name[-2])
     rng = np.random.default_rng(6)
-    for width in (16, 28):
+    for width in (16, 28, 44, 75):
         x = rng.standard_normal((2, 3) + (12, width)[2 - nd:]).astype(dtype)
         function = getattr(fastpool, name)
         y = function(x, **kwargs)
