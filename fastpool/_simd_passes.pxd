@@ -289,8 +289,11 @@ cdef extern from *:
         const Py_ssize_t rows = out_h + (kh - 1) * dh; /* padded rows that windows reach */ \
         const FASTPOOL_SIMD_##T least = FASTPOOL_SIMD_SET_##T(lowest); \
         Py_ssize_t h, o, r, j; \
-        /* (every row copied first: a load from a row that vector stores have just written, \
-           across two of them, would wait for them to reach the cache) */ \
+        /* (the output plane asked for in the cache first, so that its stores find their \
+           lines there: SPPF's plane in a 13 MB array, the C loop on one thread, 314 -> 276 \
+           ns; every row copied then: a load from a row that vector stores have just \
+           written, across two of them, would wait for them to reach the cache) */ \
+        FASTPOOL_SIMD_PREFETCH(out, 0, out_h * out_w * (Py_ssize_t)sizeof(type), h) \
         if (in_w < lanes || out_w < lanes || copy(padded, x, ahead, in_h, in_w, top, left, pitch)) \
             return 0; \
         /* every padded row's windows' maxima in one fold, as if one row (the outputs past \
