@@ -13,8 +13,9 @@
 #   which ``forward_plane`` and ``backward_plane`` otherwise fold over a padded copy of the
 #   whole plane in loops whose short rows end in scalar tails, then copy out or divide row
 #   by row. Here every pass runs in whole vectors, four chains side by side (each max or sum
-#   waits on the one before it), and the last pass writes the output rows directly; a max's
-#   pass down the window rows serves 4 output rows at once (FASTPOOL_SIMD_DOWN_4).
+#   waits on the one before it), a group of four column vectors down all the rows before the
+#   next, and the last pass writes the output rows directly; a max's pass down the window
+#   rows serves 4 output rows at once (FASTPOOL_SIMD_DOWN_4).
 #
 # Order: a max's taps meet as a row-major scan meets them, (v > m) ? v : m, which is what
 # MAXPS(v, m) computes (the plane's rows' maxima meet in row order the same way): so ties
