@@ -168,7 +168,7 @@ cdef extern from *:
        what FINISH needs of it). (Columns outside, rows inside: on short rows, as a 28-wide
        plane's 4 vectors, the columns' offsets are worked out once for all rows, not once a
        row: Inception's 28x28 average, the C loop alone with the sizes unknown to the
-       compiler as in the module, 536 -> 389 ns a plane, with FASTPOOL_SIMD_SUM_WINDOWS.) */
+       compiler as in the module, 536 -> 389 ns a plane, with FASTPOOL_SIMD_FOLD_UNROLLED.) */
     #define FASTPOOL_SIMD_NO_ROW(type, T, y)
     #define FASTPOOL_SIMD_FOLD(type, T, TAKE, FINISH, ROW, start, target, target_pitch, tap, \
                                tap_pitch, height, rows, row_step, count, step, n, lanes) \
@@ -197,19 +197,19 @@ cdef extern from *:
                 FASTPOOL_SIMD_STORE_##T(u + o3, FINISH(T, m3, o3)); \
             } \
         }
-    /* a fold of sums over kh x kw windows at stride 1 (rows of the taps ``tap_pitch`` apart):
-       3x3 windows (Inception's) with the loops' bounds known, so that they unroll (of the
-       536 -> 389 ns above, 460 -> 400) */
-    #define FASTPOOL_SIMD_SUM_WINDOWS(type, T, FINISH, ROW, target, target_pitch, tap, \
-                                      tap_pitch, height, kh, kw, n, lanes) \
-        if ((kh) == 3 && (kw) == 3) \
-            FASTPOOL_SIMD_FOLD(type, T, FASTPOOL_SIMD_TAKE_SUM, FINISH, ROW, \
-                               FASTPOOL_SIMD_ZERO_##T(), target, target_pitch, tap, tap_pitch, \
-                               height, 3, tap_pitch, 3, 1, n, lanes) \
+    /* FASTPOOL_SIMD_FOLD, with the loops' bounds known to the compiler, so that they unroll,
+       where the window is rows x count at step 1 (the common window shapes: Inception's 3x3
+       sums, of the 536 -> 389 ns above 460 -> 400; SPPF's 5-tap max rows, 239 -> 222 ns a
+       20x20 plane, the C loop alone) */
+    #define FASTPOOL_SIMD_FOLD_UNROLLED(R, C, type, T, TAKE, FINISH, ROW, start, target, \
+                                        target_pitch, tap, tap_pitch, height, rows, row_step, \
+                                        count, step, n, lanes) \
+        if ((rows) == (R) && (count) == (C) && (step) == 1) \
+            FASTPOOL_SIMD_FOLD(type, T, TAKE, FINISH, ROW, start, target, target_pitch, tap, \
+                               tap_pitch, height, R, row_step, C, 1, n, lanes) \
         else \
-            FASTPOOL_SIMD_FOLD(type, T, FASTPOOL_SIMD_TAKE_SUM, FINISH, ROW, \
-                               FASTPOOL_SIMD_ZERO_##T(), target, target_pitch, tap, tap_pitch, \
-                               height, kh, tap_pitch, kw, 1, n, lanes)
+            FASTPOOL_SIMD_FOLD(type, T, TAKE, FINISH, ROW, start, target, target_pitch, tap, \
+                               tap_pitch, height, rows, row_step, count, step, n, lanes)
     /* ask for ``bytes`` from plane + offset in the cache (plane NULL: none), a line at a time */
     #define FASTPOOL_SIMD_PREFETCH(plane, offset, bytes, i) \
         if (plane) \
@@ -300,16 +300,9 @@ cdef extern from *:
         /* every padded row's windows' maxima in one fold, as if one row (the outputs past \
            out_w in each row mix two rows, and are never read), then each output row's \
            window rows' maxima, padding rows too: padding (lowest) never changes a maximum */ \
-        /* (SPPF's 5 taps a row, dilation 1, with the loop's bounds known, so that it \
-           unrolls: SPPF's 20x20 plane, the C loop alone, 239 -> 222 ns) */ \
-        if (kw == 5 && dw == 1) \
-            FASTPOOL_SIMD_FOLD(type, T, FASTPOOL_SIMD_TAKE_MAX, FASTPOOL_SIMD_KEEP, \
-                               FASTPOOL_SIMD_NO_ROW, least, maxima, 0, padded, 0, 1, 1, 0, 5, 1, \
-                               (rows - 1) * pitch + out_w, lanes) \
-        else \
-            FASTPOOL_SIMD_FOLD(type, T, FASTPOOL_SIMD_TAKE_MAX, FASTPOOL_SIMD_KEEP, \
-                               FASTPOOL_SIMD_NO_ROW, least, maxima, 0, padded, 0, 1, 1, 0, kw, \
-                               dw, (rows - 1) * pitch + out_w, lanes) \
+        FASTPOOL_SIMD_FOLD_UNROLLED(1, 5, type, T, FASTPOOL_SIMD_TAKE_MAX, FASTPOOL_SIMD_KEEP, \
+                                    FASTPOOL_SIMD_NO_ROW, least, maxima, 0, padded, 0, 1, 1, 0, \
+                                    kw, dw, (rows - 1) * pitch + out_w, lanes) \
         h = 0; \
         if (dh == 1 && kh >= 4) \
             for (; h + 4 <= out_h; h += 4) \
@@ -343,8 +336,9 @@ cdef extern from *:
             copy(padded, x, ahead, in_h, in_w, top, left, pitch); \
             source = padded; \
         } \
-        FASTPOOL_SIMD_SUM_WINDOWS(type, T, FASTPOOL_SIMD_DIVIDE, FASTPOOL_SIMD_ROW_DIVISORS, \
-                                  out, out_w, source, pitch, out_h, kh, kw, out_w, lanes) \
+        FASTPOOL_SIMD_FOLD_UNROLLED(3, 3, type, T, FASTPOOL_SIMD_TAKE_SUM, FASTPOOL_SIMD_DIVIDE, \
+                                    FASTPOOL_SIMD_ROW_DIVISORS, FASTPOOL_SIMD_ZERO_##T(), out, \
+                                    out_w, source, pitch, out_h, kh, pitch, kw, 1, out_w, lanes) \
         return 1; \
     }
     /* The gradient of the stride-1 average (its backward_plane): every output's gradient
@@ -374,8 +368,9 @@ cdef extern from *:
                                          o)); \
             FASTPOOL_SIMD_END_EACH(o, out_w, lanes) \
         } \
-        FASTPOOL_SIMD_SUM_WINDOWS(type, T, FASTPOOL_SIMD_KEEP, FASTPOOL_SIMD_NO_ROW, \
-                                  grad_input, in_w, share, pitch, in_h, kh, kw, in_w, lanes) \
+        FASTPOOL_SIMD_FOLD_UNROLLED(3, 3, type, T, FASTPOOL_SIMD_TAKE_SUM, FASTPOOL_SIMD_KEEP, \
+                                    FASTPOOL_SIMD_NO_ROW, FASTPOOL_SIMD_ZERO_##T(), grad_input, \
+                                    in_w, share, pitch, in_h, kh, pitch, kw, 1, in_w, lanes) \
         return 1; \
     }
     FASTPOOL_SIMD_PAIR_MAX(fastpool_pair_max_float, float, F32)

@@ -64,13 +64,13 @@ for module in "$work"/unpacked/fastpool/*.so "$work"/unpacked/fastpool/_avx2/*.s
     echo "$(basename "$(dirname "$module")")/$(basename "$module"): $wide ymm instructions"
 done
 
-# Each NumPy's environment and test run in a directory of its own, the two side by side (a
-# test run is one Python process: on 2 cores the pair takes about the longer one's time).
+# Each NumPy's environment (the wheel with its test extra) and test run in a directory of its
+# own, the two side by side.
 check_with() {
     local numpy=$1 dir=$2
     "$python" -m venv "$dir/venv"
     "$dir/venv/bin/python" -m pip install --quiet --upgrade pip
-    "$dir/venv/bin/python" -m pip install --quiet "$wheel" "$numpy" pytest pytest-xdist hypothesis threadpoolctl
+    "$dir/venv/bin/python" -m pip install --quiet "$wheel[test]" "$numpy"
     cp -r tests examples pyproject.toml "$dir/"
     cd "$dir"
     "$dir/venv/bin/python" - <<'PY'
